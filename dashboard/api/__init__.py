@@ -1,0 +1,1 @@
+"""The JSON API under /api/orchestrator (plain Django views, no DRF)."""

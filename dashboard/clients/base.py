@@ -1,0 +1,205 @@
+"""The base of every upstream client: the ONLY module family that imports `requests`.
+
+It owns, once for all services: the pooled session per upstream per process, the base URL and
+timeouts from settings, the forwarded `Authorization` and `X-Request-ID`, one log line per call,
+id validation before a URL is built, and the mapping of every failure to the error tree:
+refused -> 503, timeout -> 504, 5xx or a body that breaks the contract -> 502, 4xx -> the
+upstream's status and message (any of its three error dialects, or HTML).
+"""
+from __future__ import annotations
+
+import html
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import requests
+from django.conf import settings
+from requests.adapters import HTTPAdapter
+
+from dashboard import context
+from dashboard.errors import (
+    BadRequest,
+    UpstreamFailed,
+    UpstreamRejected,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+from dashboard.types import WireError
+
+logger = logging.getLogger("dashboard.upstream")
+
+T = TypeVar("T")
+
+_PRODUCT_ID = re.compile(r"^[1-9][0-9]{0,17}$")
+_OBJECT_ID = re.compile(r"^[0-9a-fA-F]{24}$")
+
+_sessions: dict[str, requests.Session] = {}
+_sessions_lock = threading.Lock()
+
+
+def product_id(value: Any) -> int:
+    """A products-service id: an integer > 0 (a digits-only string is accepted), else 400."""
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    if isinstance(value, str) and _PRODUCT_ID.match(value):
+        return int(value)
+    raise BadRequest("El ID de producto debe ser un entero positivo", code="id_invalido")
+
+
+def prescription_id(value: Any) -> str:
+    """A prescriptions-service id: a 24-hex ObjectId, else 400."""
+    if isinstance(value, str) and _OBJECT_ID.match(value):
+        return value
+    raise BadRequest("El ID de receta debe ser un ObjectId de 24 caracteres hexadecimales", code="id_invalido")
+
+
+def session_for(service: str) -> requests.Session:
+    """One pooled keep-alive session per upstream per process."""
+    with _sessions_lock:
+        session = _sessions.get(service)
+        if session is None:
+            session = requests.Session()
+            pool = max(settings.UPSTREAM_MAX_CONCURRENCY, 10)
+            # No automatic retries here: writes must never be repeated behind the caller's back.
+            adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool, max_retries=0)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+            _sessions[service] = session
+        return session
+
+
+def reset_sessions() -> None:
+    """Drop pooled sessions (tests that restart upstreams on new ports use it)."""
+    with _sessions_lock:
+        for session in _sessions.values():
+            session.close()
+        _sessions.clear()
+
+
+def upstream_message(body: Any, text: str) -> str:
+    """The upstream's own words, whatever its error dialect."""
+    if isinstance(body, dict):
+        error, message, detail = body.get("error"), body.get("message"), body.get("detail")
+        if isinstance(detail, str):
+            return detail
+        if isinstance(detail, list):  # FastAPI 422
+            msgs = [d.get("msg", "") for d in detail if isinstance(d, dict)]
+            return "; ".join(m for m in msgs if m) or "Solicitud inválida"
+        validation = body.get("validationErrors")
+        if isinstance(validation, dict) and validation:
+            return f"{error or 'Errores de validación'}: " + "; ".join(f"{k}: {v}" for k, v in validation.items())
+        detalle = body.get("detalle")
+        parts = [p for p in (error, message, detalle) if isinstance(p, str) and p]
+        # Spring puts a category in `error` and the reason in `message`: keep both, once.
+        if parts:
+            return ": ".join(dict.fromkeys(parts))
+    title = re.search(r"<title>(.*?)</title>", text or "", re.I | re.S)
+    plain = title.group(1) if title else re.sub(r"<[^>]+>", " ", text or "")
+    plain = " ".join(html.unescape(plain).split())
+    return plain[:200] or "Error sin detalle"
+
+
+class BaseClient:
+    """Per-request client of one upstream. Subclasses set `service` and `url_setting`."""
+
+    service: str = ""
+    url_setting: str = ""
+
+    def __init__(self, *, token: str | None = None) -> None:
+        self.token = token
+
+    @property
+    def base_url(self) -> str:
+        return getattr(settings, self.url_setting).rstrip("/")
+
+    def _headers(self, auth: bool) -> dict[str, str]:
+        headers = {"Accept": "application/json", "X-Request-ID": context.current().request_id}
+        if auth and self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        return headers
+
+    def call(
+        self,
+        method: str,
+        path_template: str,
+        *,
+        path: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        auth: bool = False,
+        parse: Callable[[Any], T] | None = None,
+        timeout: tuple[float, float] | None = None,
+        expect_json: bool = True,
+    ) -> Any:
+        """Make one upstream call and return its parsed JSON (through `parse` when given).
+
+        `path` values must already be validated (see `product_id`, `prescription_id`); they are
+        still percent-encoded so nothing can change the path's shape.
+        """
+        url = self.base_url + path_template.format(**{k: quote(str(v), safe="") for k, v in (path or {}).items()})
+        if params:
+            params = {k: v for k, v in params.items() if v is not None}
+        timeout = timeout or (settings.UPSTREAM_CONNECT_TIMEOUT, settings.UPSTREAM_READ_TIMEOUT)
+        started = time.perf_counter()
+        status: int | str = "error"
+        try:
+            response = session_for(self.service).request(
+                method, url, params=params, json=json, headers=self._headers(auth), timeout=timeout
+            )
+            status = response.status_code
+        except requests.Timeout as exc:
+            status = "timeout"
+            raise UpstreamTimeout(self.service) from exc
+        except requests.ConnectionError as exc:
+            status = "unreachable"
+            raise UpstreamUnavailable(self.service) from exc
+        except requests.RequestException as exc:
+            raise UpstreamFailed(self.service) from exc
+        finally:
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            context.current().record_upstream(elapsed_ms)
+            logger.info(
+                "upstream %s %s %s -> %s in %.1f ms",
+                self.service, method, path_template, status, elapsed_ms,
+                extra={"servicio": self.service, "metodo": method, "ruta": path_template,
+                       "estado": status, "ms": round(elapsed_ms, 1)},
+            )
+        return self._interpret(response, parse, expect_json)
+
+    def _interpret(self, response: requests.Response, parse: Callable[[Any], T] | None, expect_json: bool) -> Any:
+        status = response.status_code
+        body: Any = None
+        is_json = False
+        if response.content:
+            try:
+                body = response.json()
+                is_json = True
+            except ValueError:
+                body = None
+        if status >= 500:
+            raise UpstreamFailed(self.service, details={"upstream_status": status})
+        if status >= 400:
+            error = UpstreamRejected(self.service, status, upstream_message(body, response.text),
+                                     body if is_json else None)
+            error.body_is_json = is_json
+            raise error
+        if status == 204 or not expect_json:
+            return body
+        if not is_json:
+            raise UpstreamFailed(self.service, details={"motivo": "respuesta_no_json"})
+        if parse is None:
+            return body
+        try:
+            return parse(body)
+        except (WireError, KeyError, TypeError, AttributeError, ValueError) as exc:
+            logger.warning("upstream %s broke its contract: %s", self.service, exc)
+            raise UpstreamFailed(self.service, details={"motivo": "respuesta_fuera_de_contrato"}) from exc
+
+    def echo(self) -> Any:
+        """GET /echo (liveness, no auth)."""
+        return self.call("GET", "/echo", timeout=(settings.READY_TIMEOUT, settings.READY_TIMEOUT), expect_json=False)

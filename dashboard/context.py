@@ -1,0 +1,53 @@
+"""Per-request context shared with worker threads: request id and upstream time.
+
+Set by `RequestContextMiddleware`; `dashboard.concurrency` copies it into the threads that make
+concurrent upstream calls, so every log line and upstream call carries the same request id.
+"""
+from __future__ import annotations
+
+import contextvars
+import re
+import uuid
+from dataclasses import dataclass, field
+from threading import Lock
+
+_SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+@dataclass
+class RequestContext:
+    request_id: str = "-"
+    upstream_ms: float = 0.0
+    upstream_calls: int = 0
+    _lock: Lock = field(default_factory=Lock, repr=False)
+
+    def record_upstream(self, ms: float) -> None:
+        with self._lock:
+            self.upstream_ms += ms
+            self.upstream_calls += 1
+
+
+_current: contextvars.ContextVar[RequestContext] = contextvars.ContextVar("request_context")
+
+
+def current() -> RequestContext:
+    try:
+        return _current.get()
+    except LookupError:
+        return RequestContext()
+
+
+def begin(request_id: str | None) -> tuple[RequestContext, contextvars.Token]:
+    ctx = RequestContext(request_id=sane_request_id(request_id))
+    return ctx, _current.set(ctx)
+
+
+def end(token: contextvars.Token) -> None:
+    _current.reset(token)
+
+
+def sane_request_id(candidate: str | None) -> str:
+    """The caller's id when it is short and plain, else a new one (it goes into logs and headers)."""
+    if candidate and _SANE_REQUEST_ID.match(candidate):
+        return candidate
+    return uuid.uuid4().hex

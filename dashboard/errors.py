@@ -1,0 +1,177 @@
+"""The one error tree of the orchestrator.
+
+Services and clients raise these; `dashboard.middleware.ErrorMiddleware` renders them (JSON under
+/api/, HTML elsewhere). Every error has a machine-readable `code`, a Spanish `message`, an HTTP
+`status` and optional `details` (which always carry `code` when rendered).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils.translation import gettext_lazy as _
+
+# Names used in `details.servicio`, in /ready and on the dashboard.
+SERVICE_USERS = "usuarios_y_autenticacion_y_compras"
+SERVICE_PRODUCTS = "productos_y_ofertas"
+SERVICE_PRESCRIPTIONS = "recetas_y_medicos"
+
+SERVICE_LABELS = {
+    SERVICE_USERS: _("usuarios"),
+    SERVICE_PRODUCTS: _("productos"),
+    SERVICE_PRESCRIPTIONS: _("recetas"),
+}
+
+
+class OrchestratorError(Exception):
+    code = "error"
+    status = 400
+    default_message = _("Error en la solicitud")
+
+    def __init__(self, message: str | None = None, *, details: dict[str, Any] | None = None,
+                 status: int | None = None, code: str | None = None) -> None:
+        self.message = str(message if message is not None else self.default_message)
+        self.details = dict(details or {})
+        if status is not None:
+            self.status = status
+        if code is not None:
+            self.code = code
+        super().__init__(self.message)
+
+    def as_dict(self) -> dict[str, Any]:
+        details = {"code": self.code, **self.details}
+        return {"error": self.message, "details": details}
+
+
+# Request / caller errors ------------------------------------------------------------------------
+class BadRequest(OrchestratorError):
+    code = "solicitud_invalida"
+    status = 400
+
+
+class NotAuthenticated(OrchestratorError):
+    code = "token_requerido"
+    status = 401
+    default_message = _("Token de autenticación requerido")
+
+
+class InvalidToken(OrchestratorError):
+    code = "token_invalido"
+    status = 401
+    default_message = _("Token inválido o expirado")
+
+
+class PermissionDenied(OrchestratorError):
+    code = "permiso_denegado"
+    status = 403
+    default_message = _("Se requieren permisos de administrador")
+
+
+class NotFound(OrchestratorError):
+    code = "no_encontrado"
+    status = 404
+    default_message = _("Recurso no encontrado")
+
+
+class Conflict(OrchestratorError):
+    code = "conflicto"
+    status = 409
+
+
+class Unprocessable(OrchestratorError):
+    code = "no_procesable"
+    status = 422
+
+
+class TooManyRequests(OrchestratorError):
+    code = "demasiadas_solicitudes"
+    status = 429
+    default_message = _("Demasiadas solicitudes. Intente de nuevo en unos segundos.")
+
+    def __init__(self, message: str | None = None, *, retry_after: int = 60, **kwargs: Any) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, **kwargs)
+
+
+# Business errors ---------------------------------------------------------------------------------
+class ProductNotFound(OrchestratorError):
+    code = "producto_inexistente"
+    status = 400
+
+
+class InsufficientStock(OrchestratorError):
+    code = "stock_insuficiente"
+    status = 400
+
+
+class PrescriptionRequired(OrchestratorError):
+    code = "receta_requerida"
+    status = 400
+
+
+class PrescriptionInvalid(OrchestratorError):
+    code = "receta_invalida"
+    status = 400
+    default_message = _("La receta no superó la validación")
+
+
+class LockUnavailable(OrchestratorError):
+    code = "bloqueo_no_disponible"
+    status = 503
+    default_message = _("El producto está siendo actualizado por otra compra. Intente de nuevo.")
+
+
+# Upstream errors ---------------------------------------------------------------------------------
+class UpstreamError(OrchestratorError):
+    """Something went wrong talking to one upstream service, named in `service`."""
+
+    def __init__(self, service: str, message: str | None = None, *, details: dict[str, Any] | None = None,
+                 status: int | None = None) -> None:
+        self.service = service
+        super().__init__(message, details={"servicio": service, **(details or {})}, status=status)
+
+
+class UpstreamUnavailable(UpstreamError):
+    code = "servicio_no_disponible"
+    status = 503
+    retry_after = 5
+
+    def __init__(self, service: str, message: str | None = None, **kwargs: Any) -> None:
+        label = SERVICE_LABELS.get(service, service)
+        super().__init__(service, message or _("El servicio de %(servicio)s no está disponible") % {"servicio": label},
+                         **kwargs)
+
+
+class UpstreamTimeout(UpstreamError):
+    code = "servicio_sin_respuesta"
+    status = 504
+
+    def __init__(self, service: str, message: str | None = None, **kwargs: Any) -> None:
+        label = SERVICE_LABELS.get(service, service)
+        super().__init__(service, message or _("El servicio de %(servicio)s no respondió a tiempo") % {"servicio": label},
+                         **kwargs)
+
+
+class UpstreamFailed(UpstreamError):
+    code = "servicio_con_error"
+    status = 502
+
+    def __init__(self, service: str, message: str | None = None, **kwargs: Any) -> None:
+        label = SERVICE_LABELS.get(service, service)
+        super().__init__(service, message or _("El servicio de %(servicio)s respondió con un error") % {"servicio": label},
+                         **kwargs)
+
+
+class UpstreamRejected(UpstreamError):
+    """An upstream 4xx: keeps the upstream's status and message."""
+
+    code = "rechazado_por_servicio"
+
+    def __init__(self, service: str, status: int, upstream_message: str, body: Any = None) -> None:
+        self.upstream_message = upstream_message
+        self.upstream_body = body
+        super().__init__(
+            service,
+            _("Error en microservicio: %(mensaje)s") % {"mensaje": upstream_message},
+            details={"upstream": body, "upstream_status": status},
+            status=status,
+        )

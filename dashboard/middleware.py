@@ -1,0 +1,150 @@
+"""Request context, body size limit, and the one place where errors become responses.
+
+Under /api/ every error is JSON `{"error", "details": {"code", ...}}`; elsewhere an HTML page in
+the dashboard's look (or, for HTMX, an alert fragment retargeted to #alerts).
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.translation import gettext as _
+
+from dashboard import context
+from dashboard.errors import OrchestratorError, TooManyRequests, UpstreamUnavailable
+
+logger = logging.getLogger("dashboard.request")
+
+API_PREFIX = "/api/"
+
+_GENERIC_MESSAGES = {
+    400: "Solicitud inválida",
+    401: "Token de autenticación requerido",
+    403: "Acceso denegado",
+    404: "Ruta no encontrada",
+    405: "Método no permitido",
+    413: "El cuerpo de la solicitud es demasiado grande",
+    429: "Demasiadas solicitudes",
+    500: "Error interno del orquestador",
+}
+_GENERIC_CODES = {
+    400: "solicitud_invalida", 401: "token_requerido", 403: "acceso_denegado", 404: "ruta_no_encontrada",
+    405: "metodo_no_permitido", 413: "cuerpo_demasiado_grande", 429: "demasiadas_solicitudes",
+    500: "error_interno",
+}
+
+
+def is_api(request: HttpRequest) -> bool:
+    return request.path.startswith(API_PREFIX)
+
+
+def error_json(status: int, message: str, code: str, **details) -> JsonResponse:
+    return JsonResponse({"error": message, "details": {"code": code, **details}}, status=status,
+                        json_dumps_params={"ensure_ascii": False})
+
+
+def render_error(request: HttpRequest, error: OrchestratorError) -> HttpResponse:
+    if is_api(request):
+        response = JsonResponse(error.as_dict(), status=error.status, json_dumps_params={"ensure_ascii": False})
+    else:
+        from dashboard.views.errors import html_error_response  # the HTML side decides its own look
+
+        response = html_error_response(request, error)
+    retry_after = getattr(error, "retry_after", None)
+    if isinstance(error, (TooManyRequests, UpstreamUnavailable)) and retry_after:
+        response["Retry-After"] = str(retry_after)
+    return response
+
+
+class RequestContextMiddleware:
+    """Request id in and out, upstream vs own time (`Server-Timing`), one access log line."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        started = time.perf_counter()
+        ctx, token = context.begin(request.headers.get("X-Request-ID"))
+        request.request_id = ctx.request_id
+        try:
+            response = self.get_response(request)
+            total_ms = (time.perf_counter() - started) * 1000
+            response["X-Request-ID"] = ctx.request_id
+            own_ms = max(total_ms - ctx.upstream_ms, 0.0)
+            response["Server-Timing"] = (
+                f"upstream;dur={ctx.upstream_ms:.1f};desc=\"{ctx.upstream_calls} llamadas\", "
+                f"app;dur={own_ms:.1f}, total;dur={total_ms:.1f}"
+            )
+            match = getattr(request, "resolver_match", None)
+            logger.info(
+                "%s %s -> %s in %.1f ms (upstream %.1f ms, %d calls)",
+                request.method, match.route if match else request.path, response.status_code,
+                total_ms, ctx.upstream_ms, ctx.upstream_calls,
+                extra={"ruta": match.route if match else request.path, "metodo": request.method,
+                       "estado": response.status_code, "ms": round(total_ms, 1),
+                       "upstream_ms": round(ctx.upstream_ms, 1), "upstream_llamadas": ctx.upstream_calls},
+            )
+            return response
+        finally:
+            context.end(token)
+
+
+class BodySizeLimitMiddleware:
+    """413 before reading a body larger than `MAX_BODY_BYTES`."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > settings.MAX_BODY_BYTES:
+            if is_api(request):
+                return error_json(413, _(_GENERIC_MESSAGES[413]), "cuerpo_demasiado_grande",
+                                  limite_bytes=settings.MAX_BODY_BYTES)
+            return HttpResponse(_(_GENERIC_MESSAGES[413]), status=413, content_type="text/plain; charset=utf-8")
+        return self.get_response(request)
+
+
+class ErrorMiddleware:
+    """Turns the error tree into responses, and keeps every /api/ error in the JSON shape."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if is_api(request) and response.status_code >= 400 and "json" not in response.get("Content-Type", ""):
+            status = response.status_code
+            replacement = error_json(status, _(_GENERIC_MESSAGES.get(status, "Error")),
+                                     _GENERIC_CODES.get(status, "error"))
+            for header in ("Allow", "Retry-After"):
+                if header in response:
+                    replacement[header] = response[header]
+            if status == 405 and "Allow" in response:
+                replacement.content = error_json(
+                    405, _(_GENERIC_MESSAGES[405]), "metodo_no_permitido",
+                    permitidos=[m.strip() for m in response["Allow"].split(",")],
+                ).content
+            return replacement
+        return response
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if isinstance(exception, OrchestratorError):
+            if exception.status >= 500:
+                logger.warning("%s: %s %s", exception.code, exception.message, exception.details.get("servicio", ""))
+            return render_error(request, exception)
+        if isinstance(exception, RequestDataTooBig):
+            if is_api(request):
+                return error_json(413, _(_GENERIC_MESSAGES[413]), "cuerpo_demasiado_grande")
+            return HttpResponse(_(_GENERIC_MESSAGES[413]), status=413)
+        if is_api(request):
+            logger.exception("unhandled error in %s", request.path)
+            return error_json(500, _(_GENERIC_MESSAGES[500]), "error_interno")
+        return None

@@ -1,0 +1,1 @@
+"""HTML pages and HTMX fragments of the staff dashboard."""

@@ -1,0 +1,175 @@
+"""Settings for the orchestrator, read from the environment (and `.env`) with django-environ.
+
+Every variable is listed, with its default and meaning, in `.env.example` and the README.
+The orchestrator owns no data: no database, signed-cookie sessions, a cache for locks,
+idempotency keys, rate limits and the `/api/user/me` cache.
+"""
+import re
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+# Core ------------------------------------------------------------------------------------------
+DEBUG = env.bool("DEBUG", default=False)
+# The default only serves local runs: `check --deploy` flags it, production must set SECRET_KEY.
+SECRET_KEY = env("SECRET_KEY", default="django-insecure-solo-para-desarrollo-local-no-usar-en-produccion")
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "corsheaders",
+    "django_htmx",
+    "dashboard",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "dashboard.middleware.RequestContextMiddleware",
+    "dashboard.middleware.BodySizeLimitMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "dashboard.middleware.ErrorMiddleware",
+]
+
+ROOT_URLCONF = "portal.urls"
+WSGI_APPLICATION = "portal.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.csrf",
+                "django.contrib.messages.context_processors.messages",
+                "dashboard.context_processors.current_user",
+            ],
+        },
+    },
+]
+
+# No database of its own: everything lives in the three upstream services.
+DATABASES = {}
+
+CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://orchestrator")}
+
+# Sessions and cookies ----------------------------------------------------------------------------
+SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
+SESSION_COOKIE_NAME = "botica_sesion"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
+SESSION_COOKIE_AGE = 60 * 60 * 24
+CSRF_COOKIE_HTTPONLY = True
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+MESSAGE_STORAGE = "django.contrib.messages.storage.cookie.CookieStorage"
+
+# Security headers: HSTS and the HTTPS redirect only make sense behind TLS, so they are opt-in.
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+if env.bool("BEHIND_TLS_PROXY", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
+# Requests larger than this answer 413 (JSON under /api/).
+MAX_BODY_BYTES = env.int("MAX_BODY_BYTES", default=64 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_BODY_BYTES
+
+# Language and time -------------------------------------------------------------------------------
+LANGUAGE_CODE = "es-pe"
+LANGUAGES = [("es-pe", "Español (Perú)")]
+TIME_ZONE = "America/Lima"
+USE_I18N = True
+USE_TZ = True
+LOCALE_PATHS = [BASE_DIR / "locale"]
+APPEND_SLASH = False
+
+# Static files: whitenoise; the hashed manifest only when deployed (tests render {% static %} without one).
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "staticfiles": {
+        "BACKEND": (
+            "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            if env.bool("STATIC_MANIFEST", default=False)
+            else "django.contrib.staticfiles.storage.StaticFilesStorage"
+        ),
+    },
+}
+
+# CORS for /api/orchestrator/* only. An entry with "*" (e.g. http://localhost:*) matches any port.
+_cors_origins = env.list("CORS_ALLOWED_ORIGINS", default=[])
+CORS_URLS_REGEX = r"^/api/orchestrator/.*$"
+CORS_ALLOWED_ORIGINS = [o for o in _cors_origins if "*" not in o]
+CORS_ALLOWED_ORIGIN_REGEXES = [
+    "^" + "[^/]*".join(map(re.escape, o.split("*"))) + "$" for o in _cors_origins if "*" in o
+]
+CORS_ALLOW_HEADERS = ["authorization", "content-type", "idempotency-key", "x-request-id", "accept"]
+CORS_EXPOSE_HEADERS = ["X-Request-ID"]
+CORS_ALLOW_CREDENTIALS = False
+
+# Upstream microservices -------------------------------------------------------------------------
+URL_USUARIOS_COMPRAS = env("URL_USUARIOS_COMPRAS", default="http://localhost:8081")
+URL_PRODUCTOS_OFERTAS = env("URL_PRODUCTOS_OFERTAS", default="http://localhost:8082")
+URL_RECETAS_MEDICOS = env("URL_RECETAS_MEDICOS", default="http://localhost:8083")
+JWT_SECRET = env("JWT_SECRET", default="")
+UPSTREAM_CONNECT_TIMEOUT = env.float("UPSTREAM_CONNECT_TIMEOUT", default=2.0)
+UPSTREAM_READ_TIMEOUT = env.float("UPSTREAM_READ_TIMEOUT", default=5.0)
+UPSTREAM_MAX_CONCURRENCY = env.int("UPSTREAM_MAX_CONCURRENCY", default=16)
+READY_TIMEOUT = env.float("READY_TIMEOUT", default=2.0)
+
+# Business rules ----------------------------------------------------------------------------------
+RECETA_VALIDEZ_DIAS = env.int("RECETA_VALIDEZ_DIAS", default=30)
+MAX_LINEAS = env.int("MAX_LINEAS", default=50)
+MAX_CANTIDAD = env.int("MAX_CANTIDAD", default=999)
+ME_CACHE_SECONDS = env.int("ME_CACHE_SECONDS", default=60)
+STOCK_LOCK_TIMEOUT = env.float("STOCK_LOCK_TIMEOUT", default=10.0)
+STOCK_LOCK_WAIT = env.float("STOCK_LOCK_WAIT", default=5.0)
+COMPENSATION_JOURNAL = env("COMPENSATION_JOURNAL", default=str(BASE_DIR / "var" / "compensaciones.jsonl"))
+
+# Logging: one line per event, text for people or JSON for log pipelines. --------------------------
+LOG_LEVEL = env("LOG_LEVEL", default="INFO")
+LOG_FORMAT = env("LOG_FORMAT", default="text")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "dashboard.logging.RequestIdFilter"}},
+    "formatters": {
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {"()": "dashboard.logging.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "text",
+            "filters": ["request_id"],
+        },
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "dashboard": {"level": LOG_LEVEL},
+    },
+}
+
+LOGIN_URL = "dashboard:login"

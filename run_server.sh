@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Runs the orchestrator on port 8888 (gunicorn) against the upstreams configured in the
+# environment or .env. With --demo, first starts the sandbox (stand-ins of the three
+# microservices with seeded data) and points the orchestrator at it. Ctrl-C stops everything.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+PY=${PY:-.venv/bin/python}
+PORT=${PORT:-8888}
+HOST=${HOST:-127.0.0.1}
+DEMO=0
+[[ "${1:-}" == "--demo" ]] && DEMO=1
+
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT INT TERM
+
+wait_for_port() {
+  local port=$1
+  for _ in $(seq 1 100); do
+    if "$PY" -c "import socket,sys; s=socket.socket(); s.settimeout(0.2); sys.exit(s.connect_ex(('127.0.0.1', $port)))"; then
+      return 0
+    fi
+    sleep 0.1
+  done
+  echo "El puerto $port no respondió" >&2
+  return 1
+}
+
+if [[ $DEMO == 1 ]]; then
+  export JWT_SECRET=${JWT_SECRET:-sandbox-dev-secret-change-me-0123456789abcdef}
+  export URL_USUARIOS_COMPRAS=http://127.0.0.1:8081
+  export URL_PRODUCTOS_OFERTAS=http://127.0.0.1:8082
+  export URL_RECETAS_MEDICOS=http://127.0.0.1:8083
+  export SECRET_KEY=${SECRET_KEY:-$("$PY" -c 'import secrets; print(secrets.token_urlsafe(50))')}
+  export DEBUG=${DEBUG:-False}
+  # The demo is served over plain http on localhost.
+  export SESSION_COOKIE_SECURE=False CSRF_COOKIE_SECURE=False
+  export CORS_ALLOWED_ORIGINS=${CORS_ALLOWED_ORIGINS:-http://localhost:*,http://127.0.0.1:*}
+  export ALLOWED_HOSTS=${ALLOWED_HOSTS:-localhost,127.0.0.1}
+  "$PY" manage.py sandbox --quiet &
+  pids+=($!)
+  wait_for_port 8081 && wait_for_port 8082 && wait_for_port 8083
+fi
+
+"$PY" manage.py collectstatic --noinput -v 0
+"$PY" -m gunicorn portal.wsgi -c gunicorn.conf.py --bind "$HOST:$PORT" &
+pids+=($!)
+wait_for_port "$PORT"
+
+cat <<MSG
+
+  Botica orquestador en http://localhost:$PORT
+    API:        http://localhost:$PORT/api/orchestrator/health
+    Dashboard:  http://localhost:$PORT/
+MSG
+if [[ $DEMO == 1 ]]; then
+  "$PY" -c "from sandbox import DEMO_LOGINS
+print('  Usuarios de demostración:')
+for u in DEMO_LOGINS:
+    print(f\"    {u['rol']:<8} DNI {u['dni']}  {u['email']:<28} contraseña {u['password']}\")"
+fi
+echo "  Ctrl-C para detener."
+wait -n "${pids[@]}"

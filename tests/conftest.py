@@ -1,0 +1,59 @@
+"""Shared fixtures.
+
+`responses` is active for every test not marked `integration` or `browser`, so a unit test can
+never reach the network by accident. Integration tests get a real sandbox on free ports.
+"""
+from __future__ import annotations
+
+import pytest
+import responses as responses_lib
+from django.core.cache import cache
+
+from dashboard.clients.base import reset_sessions
+
+USERS = "http://usuarios.test"
+PRODUCTS = "http://productos.test"
+PRESCRIPTIONS = "http://recetas.test"
+
+
+@pytest.fixture(autouse=True)
+def _isolation(request, settings):
+    """Fresh cache per test; fake upstream URLs for unit tests, with `responses` active."""
+    cache.clear()
+    if request.node.get_closest_marker("integration") or request.node.get_closest_marker("browser"):
+        yield None
+        return
+    settings.URL_USUARIOS_COMPRAS = USERS
+    settings.URL_PRODUCTOS_OFERTAS = PRODUCTS
+    settings.URL_RECETAS_MEDICOS = PRESCRIPTIONS
+    with responses_lib.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
+
+
+@pytest.fixture
+def mocked(_isolation):
+    """The active `responses` mock of a unit test."""
+    return _isolation
+
+
+@pytest.fixture(scope="session")
+def sandbox_server():
+    """One sandbox (three upstream stand-ins) on free ports for the whole run."""
+    from sandbox import Sandbox
+
+    sb = Sandbox(host="127.0.0.1")
+    sb.start()
+    yield sb
+    sb.stop()
+
+
+@pytest.fixture
+def sandbox(sandbox_server, settings):
+    """The sandbox, reset to its seed, with the orchestrator pointed at it."""
+    sandbox_server.reset()
+    settings.URL_USUARIOS_COMPRAS = sandbox_server.urls["usuarios"]
+    settings.URL_PRODUCTOS_OFERTAS = sandbox_server.urls["productos"]
+    settings.URL_RECETAS_MEDICOS = sandbox_server.urls["recetas"]
+    reset_sessions()
+    yield sandbox_server
+    sandbox_server.reset()
