@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import contextvars
 import re
+import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from threading import Lock
 
@@ -17,9 +20,14 @@ _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 @dataclass
 class RequestContext:
     request_id: str = "-"
+    # time.monotonic() after which no upstream call may start or keep waiting; None: no deadline.
+    deadline: float | None = None
     upstream_ms: float = 0.0
     upstream_calls: int = 0
     _lock: Lock = field(default_factory=Lock, repr=False)
+
+    def remaining(self) -> float | None:
+        return None if self.deadline is None else self.deadline - time.monotonic()
 
     def record_upstream(self, ms: float) -> None:
         with self._lock:
@@ -37,8 +45,9 @@ def current() -> RequestContext:
         return RequestContext()
 
 
-def begin(request_id: str | None) -> tuple[RequestContext, contextvars.Token]:
-    ctx = RequestContext(request_id=sane_request_id(request_id))
+def begin(request_id: str | None, *, deadline_seconds: float | None = None) -> tuple[RequestContext, contextvars.Token]:
+    deadline = None if deadline_seconds is None else time.monotonic() + deadline_seconds
+    ctx = RequestContext(request_id=sane_request_id(request_id), deadline=deadline)
     return ctx, _current.set(ctx)
 
 
@@ -51,3 +60,16 @@ def sane_request_id(candidate: str | None) -> str:
     if candidate and _SANE_REQUEST_ID.match(candidate):
         return candidate
     return uuid.uuid4().hex
+
+
+@contextmanager
+def deadline_extended(seconds: float) -> Iterator[None]:
+    """Give compensating writes (stock given back) their own time, past an expired deadline."""
+    ctx = current()
+    saved = ctx.deadline
+    if saved is not None:
+        ctx.deadline = max(saved, time.monotonic() + seconds)
+    try:
+        yield
+    finally:
+        ctx.deadline = saved

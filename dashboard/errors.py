@@ -135,8 +135,11 @@ class UpstreamUnavailable(UpstreamError):
     status = 503
     retry_after = 5
 
-    def __init__(self, service: str, message: str | None = None, **kwargs: Any) -> None:
+    def __init__(self, service: str, message: str | None = None, *, retry_after: int | None = None,
+                 **kwargs: Any) -> None:
         label = SERVICE_LABELS.get(service, service)
+        if retry_after is not None:
+            self.retry_after = retry_after
         super().__init__(service, message or _("El servicio de %(servicio)s no está disponible") % {"servicio": label},
                          **kwargs)
 

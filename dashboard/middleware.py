@@ -68,7 +68,7 @@ class RequestContextMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         started = time.perf_counter()
-        ctx, token = context.begin(request.headers.get("X-Request-ID"))
+        ctx, token = context.begin(request.headers.get("X-Request-ID"), deadline_seconds=settings.UPSTREAM_DEADLINE)
         request.request_id = ctx.request_id
         try:
             response = self.get_response(request)

@@ -137,6 +137,12 @@ UPSTREAM_CONNECT_TIMEOUT = env.float("UPSTREAM_CONNECT_TIMEOUT", default=2.0)
 UPSTREAM_READ_TIMEOUT = env.float("UPSTREAM_READ_TIMEOUT", default=5.0)
 UPSTREAM_MAX_CONCURRENCY = env.int("UPSTREAM_MAX_CONCURRENCY", default=16)
 READY_TIMEOUT = env.float("READY_TIMEOUT", default=2.0)
+# No chain of upstream calls made for one request may run past this many seconds.
+UPSTREAM_DEADLINE = env.float("UPSTREAM_DEADLINE", default=8.0)
+# Idempotent reads (GET) are retried once on connection errors and 502/503/504; writes never.
+UPSTREAM_GET_RETRIES = env.int("UPSTREAM_GET_RETRIES", default=1)
+BREAKER_FAIL_MAX = env.int("BREAKER_FAIL_MAX", default=5)
+BREAKER_RESET_SECONDS = env.int("BREAKER_RESET_SECONDS", default=30)
 
 # Business rules ----------------------------------------------------------------------------------
 RECETA_VALIDEZ_DIAS = env.int("RECETA_VALIDEZ_DIAS", default=30)

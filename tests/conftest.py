@@ -10,6 +10,7 @@ import responses as responses_lib
 from django.core.cache import cache
 
 from dashboard.clients.base import reset_sessions
+from dashboard.clients.breakers import reset_breakers
 
 USERS = "http://usuarios.test"
 PRODUCTS = "http://productos.test"
@@ -20,6 +21,7 @@ PRESCRIPTIONS = "http://recetas.test"
 def _isolation(request, settings):
     """Fresh cache per test; fake upstream URLs for unit tests, with `responses` active."""
     cache.clear()
+    reset_breakers()
     if request.node.get_closest_marker("integration") or request.node.get_closest_marker("browser"):
         yield None
         return

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import logging
+import random
 import re
 import threading
 import time
@@ -17,11 +18,13 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import quote
 
+import pybreaker
 import requests
 from django.conf import settings
 from requests.adapters import HTTPAdapter
 
 from dashboard import context
+from dashboard.clients.breakers import breaker_for, seconds_until_retry
 from dashboard.errors import (
     BadRequest,
     UpstreamFailed,
@@ -139,12 +142,51 @@ class BaseClient:
         """Make one upstream call and return its parsed JSON (through `parse` when given).
 
         `path` values must already be validated (see `product_id`, `prescription_id`); they are
-        still percent-encoded so nothing can change the path's shape.
+        still percent-encoded so nothing can change the path's shape. A GET is tried once more on
+        a refused connection or a 502/503/504; a write never is.
         """
         url = self.base_url + path_template.format(**{k: quote(str(v), safe="") for k, v in (path or {}).items()})
         if params:
             params = {k: v for k, v in params.items() if v is not None}
-        timeout = timeout or (settings.UPSTREAM_CONNECT_TIMEOUT, settings.UPSTREAM_READ_TIMEOUT)
+        breaker = breaker_for(self.service)
+        wait = seconds_until_retry(breaker)
+        if breaker.current_state == pybreaker.STATE_OPEN and wait > 0:
+            raise UpstreamUnavailable(self.service, details={"circuito": "abierto"}, retry_after=wait)
+        attempts = 1 + (settings.UPSTREAM_GET_RETRIES if method == "GET" else 0)
+        try:
+            return breaker.call(self._attempts, attempts, method, path_template, url,
+                                params=params, json=json, auth=auth, parse=parse, timeout=timeout,
+                                expect_json=expect_json)
+        except pybreaker.CircuitBreakerError as exc:
+            raise UpstreamUnavailable(self.service, details={"circuito": "abierto"},
+                                      retry_after=max(seconds_until_retry(breaker), 1)) from exc
+
+    def _attempts(self, attempts: int, method: str, path_template: str, url: str, **kwargs: Any) -> Any:
+        for attempt in range(1, attempts + 1):
+            try:
+                return self._once(method, path_template, url, **kwargs)
+            except (UpstreamUnavailable, UpstreamFailed) as exc:
+                retriable = isinstance(exc, UpstreamUnavailable) or exc.details.get("upstream_status") in (502, 503, 504)
+                remaining = context.current().remaining()
+                pause = random.uniform(0.05, 0.15)  # noqa: S311 - jitter, not security
+                if attempt == attempts or not retriable or (remaining is not None and remaining < pause + 0.5):
+                    raise
+                time.sleep(pause)
+        raise AssertionError("unreachable")
+
+    def _timeout(self, timeout: tuple[float, float] | None) -> tuple[float, float]:
+        connect, read = timeout or (settings.UPSTREAM_CONNECT_TIMEOUT, settings.UPSTREAM_READ_TIMEOUT)
+        remaining = context.current().remaining()
+        if remaining is None:
+            return connect, read
+        if remaining <= 0:
+            raise UpstreamTimeout(self.service, details={"motivo": "plazo_de_la_solicitud_agotado"})
+        return min(connect, remaining), min(read, remaining)
+
+    def _once(self, method: str, path_template: str, url: str, *, params: dict[str, Any] | None, json: Any,
+              auth: bool, parse: Callable[[Any], T] | None, timeout: tuple[float, float] | None,
+              expect_json: bool) -> Any:
+        timeout = self._timeout(timeout)
         started = time.perf_counter()
         status: int | str = "error"
         try:

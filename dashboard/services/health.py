@@ -5,6 +5,7 @@ import time
 from typing import Any
 
 from dashboard.clients import PrescriptionsClient, ProductsClient, UsersClient
+from dashboard.clients.breakers import breaker_state
 from dashboard.concurrency import gather
 from dashboard.errors import OrchestratorError
 
@@ -23,6 +24,6 @@ def readiness() -> dict[str, Any]:
     """Each upstream's `/echo`, concurrently: `ready` only when all three answer."""
     clients = [UsersClient(), ProductsClient(), PrescriptionsClient()]
     results = gather([lambda c=c: _probe(c) for c in clients])
-    servicios = {c.service: r for c, r in zip(clients, results)}
+    servicios = {c.service: {**r, "circuito": breaker_state(c.service)["estado"]} for c, r in zip(clients, results)}
     status = "ready" if all(r["status"] == "up" for r in results) else "degraded"
     return {"status": status, "servicios": servicios}
