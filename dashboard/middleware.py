@@ -14,7 +14,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
 
-from dashboard import context
+from dashboard import context, ratelimit
 from dashboard.errors import OrchestratorError, TooManyRequests, UpstreamUnavailable
 
 logger = logging.getLogger("dashboard.request")
@@ -110,6 +110,36 @@ class BodySizeLimitMiddleware:
                                   limite_bytes=settings.MAX_BODY_BYTES)
             return HttpResponse(_(_GENERIC_MESSAGES[413]), status=413, content_type="text/plain; charset=utf-8")
         return self.get_response(request)
+
+
+class ApiRateLimitMiddleware:
+    """Per-client request budget for the API (by token when there is one, else by address)."""
+
+    EXEMPT = ("/api/orchestrator/health", "/api/orchestrator/echo", "/api/orchestrator/ready")
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if is_api(request) and request.method != "OPTIONS" and request.path not in self.EXEMPT:
+            identity = request.headers.get("Authorization") or ratelimit.client_ip(request)
+            wait = ratelimit.hit("api", identity, limit=settings.API_RATE_LIMIT, window=60)
+            if wait is not None:
+                return render_error(request, TooManyRequests(retry_after=wait))
+        return self.get_response(request)
+
+
+class SecurityHeadersMiddleware:
+    """Content-Security-Policy (no inline scripts or styles) and Permissions-Policy."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        response.setdefault("Content-Security-Policy", settings.CONTENT_SECURITY_POLICY)
+        response.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()")
+        return response
 
 
 class ErrorMiddleware:

@@ -33,9 +33,11 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "dashboard.middleware.RequestContextMiddleware",
+    "dashboard.middleware.SecurityHeadersMiddleware",
     "dashboard.middleware.BodySizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "corsheaders.middleware.CorsMiddleware",
+    "dashboard.middleware.ApiRateLimitMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -89,6 +91,15 @@ if env.bool("BEHIND_TLS_PROXY", default=False):
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Everything the dashboard loads is ours (htmx is served from django-htmx's static files).
+CONTENT_SECURITY_POLICY = env(
+    "CONTENT_SECURITY_POLICY",
+    default="default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; font-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'; "
+    "object-src 'none'",
+)
+# Requests per minute per API client (token, or address without one).
+API_RATE_LIMIT = env.int("API_RATE_LIMIT", default=300)
 
 # Requests larger than this answer 413 (JSON under /api/).
 MAX_BODY_BYTES = env.int("MAX_BODY_BYTES", default=64 * 1024)

@@ -1,0 +1,97 @@
+"""Edge protections: body size, rate limit, security headers, caller identification."""
+from __future__ import annotations
+
+import time
+
+import jwt
+import pytest
+from django.test import RequestFactory
+
+from dashboard.auth import api_caller
+from dashboard.errors import InvalidToken, NotAuthenticated, PermissionDenied
+from tests.conftest import USERS
+from tests.payloads import user_payload
+
+SECRET = "s" * 40
+
+
+def make_token(*, secret: str = SECRET, exp_in: int = 3600, role: str = "CLIENTE", sub: str = "72345678") -> str:
+    now = int(time.time())
+    return jwt.encode({"sub": sub, "role": role, "iat": now, "exp": now + exp_in}, secret, algorithm="HS256")
+
+
+def api_request(token: str | None = None):
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"} if token else {}
+    return RequestFactory().get("/api/orchestrator/compras/me", **headers)
+
+
+def test_oversized_body_answers_json_413(client):
+    response = client.post("/api/orchestrator/compras", data="x" * 70_000, content_type="application/json")
+    assert response.status_code == 413
+    assert response.json()["details"]["code"] == "cuerpo_demasiado_grande"
+
+
+def test_api_rate_limit_answers_429_with_retry_after(client, settings):
+    settings.API_RATE_LIMIT = 3
+    statuses = [client.get("/api/orchestrator/compras/me", REMOTE_ADDR="10.9.9.9").status_code for _ in range(4)]
+    assert statuses[3] == 429 and 429 not in statuses[:3]
+    response = client.get("/api/orchestrator/compras/me", REMOTE_ADDR="10.9.9.9")
+    assert int(response["Retry-After"]) >= 1
+    assert response.json()["details"]["code"] == "demasiadas_solicitudes"
+    # Another client still has its own budget, and health checks are never limited.
+    assert client.get("/api/orchestrator/compras/me", REMOTE_ADDR="10.9.9.8").status_code != 429
+    assert client.get("/api/orchestrator/health", REMOTE_ADDR="10.9.9.9").status_code == 200
+
+
+def test_security_headers_on_every_response(client):
+    response = client.get("/api/orchestrator/health")
+    csp = response["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert response["Referrer-Policy"] == "same-origin"
+
+
+@pytest.mark.parametrize("header", [None, "Token abc", "Bearer", "Bearer a b", "bearer"])
+def test_api_caller_requires_a_bearer_token(mocked, header):
+    request = RequestFactory().get("/x", **({"HTTP_AUTHORIZATION": header} if header else {}))
+    with pytest.raises(NotAuthenticated):
+        api_caller(request)
+    assert not mocked.calls
+
+
+def test_api_caller_maps_users_403_to_invalid_token(mocked):
+    mocked.get(f"{USERS}/api/user/me", status=403,
+               json={"timestamp": "x", "status": 403, "error": "Acceso denegado", "message": "Access Denied"})
+    with pytest.raises(InvalidToken) as exc:
+        api_caller(api_request("a.b.c"))
+    assert exc.value.status == 401 and exc.value.message == "Token inválido o expirado"
+
+
+def test_api_caller_caches_me_per_token(mocked):
+    mocked.get(f"{USERS}/api/user/me", json=user_payload())
+    api_caller(api_request("a.b.c"))
+    api_caller(api_request("a.b.c"))
+    api_caller(api_request("d.e.f"))
+    assert len(mocked.calls) == 2
+
+
+def test_api_caller_refuses_non_admin_for_admin_routes(mocked):
+    mocked.get(f"{USERS}/api/user/me", json=user_payload(role="CLIENTE"))
+    with pytest.raises(PermissionDenied) as exc:
+        api_caller(api_request("a.b.c"), admin=True)
+    assert exc.value.message == "Se requieren permisos de administrador"
+
+
+@pytest.mark.parametrize("token", [make_token(exp_in=-10), make_token(secret="otro" * 10), "no.es.jwt"])
+def test_local_jwt_check_refuses_without_upstream_call(mocked, settings, token):
+    settings.JWT_SECRET = SECRET
+    with pytest.raises(InvalidToken):
+        api_caller(api_request(token))
+    assert not mocked.calls
+
+
+def test_local_jwt_check_lets_good_tokens_reach_the_users_service(mocked, settings):
+    settings.JWT_SECRET = SECRET
+    mocked.get(f"{USERS}/api/user/me", json=user_payload(role="ADMIN"))
+    user, _ = api_caller(api_request(make_token(role="ADMIN")), admin=True)
+    assert user.is_admin and len(mocked.calls) == 1
