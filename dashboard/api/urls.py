@@ -8,6 +8,7 @@ urlpatterns = [
     path("health", views.health, name="health"),
     path("echo", views.health, name="echo"),
     path("ready", views.ready, name="ready"),
+    path("openapi.json", views.openapi, name="openapi"),
     path("compras", purchases.purchase_register, name="purchase_register"),
     path("compras/me", purchases.purchase_list_mine, name="purchase_list_mine"),
     path("compras/all", purchases.purchase_list_all, name="purchase_list_all"),

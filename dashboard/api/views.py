@@ -6,6 +6,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
 from dashboard.api.json import json_response
+from dashboard.api.openapi import schema as openapi_schema
 from dashboard.services.health import readiness
 
 HEALTH = {"status": "healthy", "service": "orchestrator", "message": "Backend orquestador operativo"}
@@ -20,6 +21,11 @@ def health(request: HttpRequest) -> JsonResponse:
 def ready(request: HttpRequest) -> JsonResponse:
     report = readiness()
     return json_response(report, status=200 if report["status"] == "ready" else 503)
+
+
+@require_GET
+def openapi(request: HttpRequest) -> JsonResponse:
+    return json_response(openapi_schema())
 
 
 # The API authenticates with bearer tokens, never cookies, so CSRF does not apply to it.
