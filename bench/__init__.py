@@ -1,0 +1,1 @@
+"""`make bench`: the orchestrator against the sandbox with injected upstream latency."""
