@@ -27,6 +27,7 @@ INSTALLED_APPS = [
     "corsheaders",
     "django_htmx",
     "dashboard",
+    "sandbox",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,137 @@
+"""Fault injection for one service: latency, hangs, forced failures, corrupt bodies, outages."""
+
+from __future__ import annotations
+
+import fnmatch
+import random
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from .server import Response
+
+FAULT_KEYWORDS = frozenset(
+    {"latency_ms", "jitter_ms", "hang_seconds", "down", "html_instead_of_json", "truncated_json", "fail"}
+)
+
+CORRUPT_HTML = (
+    "<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head>"
+    "<body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>"
+)
+
+
+@dataclass
+class FailRule:
+    """The next `count` requests matching `method` and `path` (fnmatch pattern) answer `status`."""
+
+    status: int = 500
+    count: int = 1
+    method: str | None = None
+    path: str = "*"
+
+    def matches(self, method: str, path: str) -> bool:
+        return (self.method is None or self.method.upper() == method) and fnmatch.fnmatchcase(path, self.path)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"method": self.method, "path": self.path, "status": self.status, "count": self.count}
+
+
+class Faults:
+    """The faults currently active on one service. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._random = random.Random()  # jitter should vary; it must not consume the seed's sequence
+        self._release = threading.Event()
+        self.clear()
+
+    def clear(self) -> None:
+        """Remove every fault and wake requests still sleeping in a hang or latency."""
+        with self._lock:
+            self.latency_ms = 0
+            self.jitter_ms = 0
+            self.hang_seconds = 0.0
+            self.down = False
+            self.html_instead_of_json = False
+            self.truncated_json = False
+            self.fail_rules: list[FailRule] = []
+        self.release()
+
+    def release(self) -> None:
+        """Wake every request sleeping in a hang or a latency right now."""
+        with self._lock:
+            self._release.set()
+            self._release = threading.Event()
+
+    def update(self, **keywords: Any) -> None:
+        unknown = set(keywords) - FAULT_KEYWORDS
+        if unknown:
+            raise ValueError(f"unknown fault keyword(s): {', '.join(sorted(unknown))}")
+        with self._lock:
+            for key, value in keywords.items():
+                if key == "fail":
+                    self.fail_rules.extend(_fail_rules(value))
+                elif key in ("down", "html_instead_of_json", "truncated_json"):
+                    setattr(self, key, bool(value))
+                else:
+                    setattr(self, key, float(value or 0))
+
+    def wait(self) -> bool:
+        """Sleep for the configured hang and latency. False if `release()` cut the wait short."""
+        with self._lock:
+            seconds = self.hang_seconds + (self.latency_ms + self._random.uniform(0, self.jitter_ms)) / 1000
+            release = self._release
+        if seconds <= 0:
+            return True
+        return not release.wait(seconds)
+
+    def take_failure(self, method: str, path: str) -> int | None:
+        """The status to fail this request with, consuming one use of the first matching rule."""
+        with self._lock:
+            for rule in self.fail_rules:
+                if rule.matches(method, path):
+                    rule.count -= 1
+                    if rule.count <= 0:
+                        self.fail_rules.remove(rule)
+                    return rule.status
+        return None
+
+    def corrupt(self, response: Response) -> Response:
+        """Break a successful JSON body the way a misbehaving proxy or a cut connection would."""
+        if response.status != 200 or not response.is_json:
+            return response
+        if self.html_instead_of_json:
+            return Response(200, CORRUPT_HTML.encode(), "text/html; charset=utf-8", response.headers)
+        if self.truncated_json:
+            cut = response.body[: max(1, len(response.body) // 2)]
+            return Response(200, cut, response.content_type, response.headers)
+        return response
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "latency_ms": self.latency_ms,
+                "jitter_ms": self.jitter_ms,
+                "hang_seconds": self.hang_seconds,
+                "down": self.down,
+                "html_instead_of_json": self.html_instead_of_json,
+                "truncated_json": self.truncated_json,
+                "fail": [rule.as_dict() for rule in self.fail_rules],
+            }
+
+
+def _fail_rules(value: Any) -> list[FailRule]:
+    specs = value if isinstance(value, list) else [value]
+    rules = []
+    for spec in specs:
+        if spec is None:
+            continue
+        rules.append(
+            FailRule(
+                status=int(spec.get("status", 500)),
+                count=int(spec.get("count", 1)),
+                method=spec.get("method"),
+                path=spec.get("path") or "*",
+            )
+        )
+    return rules
