@@ -18,13 +18,12 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-import pybreaker
 import requests
 from django.conf import settings
 from requests.adapters import HTTPAdapter
 
 from dashboard import context
-from dashboard.clients.breakers import breaker_for, seconds_until_retry
+from dashboard.clients.breakers import breaker_for
 from dashboard.errors import (
     BadRequest,
     UpstreamFailed,
@@ -149,17 +148,19 @@ class BaseClient:
         if params:
             params = {k: v for k, v in params.items() if v is not None}
         breaker = breaker_for(self.service)
-        wait = seconds_until_retry(breaker)
-        if breaker.current_state == pybreaker.STATE_OPEN and wait > 0:
-            raise UpstreamUnavailable(self.service, details={"circuito": "abierto"}, retry_after=wait)
+        breaker.before_call()
         attempts = 1 + (settings.UPSTREAM_GET_RETRIES if method == "GET" else 0)
         try:
-            return breaker.call(self._attempts, attempts, method, path_template, url,
-                                params=params, json=json, auth=auth, parse=parse, timeout=timeout,
-                                expect_json=expect_json)
-        except pybreaker.CircuitBreakerError as exc:
-            raise UpstreamUnavailable(self.service, details={"circuito": "abierto"},
-                                      retry_after=max(seconds_until_retry(breaker), 1)) from exc
+            result = self._attempts(attempts, method, path_template, url, params=params, json=json, auth=auth,
+                                    parse=parse, timeout=timeout, expect_json=expect_json)
+        except (UpstreamUnavailable, UpstreamTimeout, UpstreamFailed) as exc:
+            breaker.record_failure(exc)
+            raise
+        except UpstreamRejected:
+            breaker.record_success()  # a 4xx is the upstream working as designed
+            raise
+        breaker.record_success()
+        return result
 
     def _attempts(self, attempts: int, method: str, path_template: str, url: str, **kwargs: Any) -> Any:
         for attempt in range(1, attempts + 1):

@@ -1,77 +1,98 @@
-"""One circuit breaker per upstream per process (pybreaker), and what /ready and /estado show.
+"""One circuit breaker per upstream per process, and what /ready and /estado show of it.
 
-After `BREAKER_FAIL_MAX` consecutive failures (unreachable, timeout, 5xx or a broken contract;
+After `BREAKER_FAIL_MAX` consecutive outages (unreachable, timeout, 5xx or a broken contract;
 never a 4xx, which is the upstream working as designed) the circuit opens: calls answer 503 at
-once, with `Retry-After`, until `BREAKER_RESET_SECONDS` have passed; then one trial call decides.
+once, with `Retry-After`, until `BREAKER_RESET_SECONDS` have passed; then one trial call decides
+(success closes it, failure opens it again) while the others keep failing fast.
+
+Hand-written on purpose: pybreaker holds its lock for the whole call, which would serialise every
+concurrent call to an upstream. Here the lock only guards the counters.
 """
 from __future__ import annotations
 
 import datetime as dt
 import math
 import threading
+import time
 from typing import Any
 
-import pybreaker
 from django.conf import settings
 
-from dashboard.errors import UpstreamFailed, UpstreamTimeout, UpstreamUnavailable
+from dashboard.errors import UpstreamUnavailable
 
-_breakers: dict[str, pybreaker.CircuitBreaker] = {}
-_last_errors: dict[str, dict[str, Any]] = {}
+CLOSED, OPEN, HALF_OPEN = "cerrado", "abierto", "semiabierto"
+
+
+class CircuitBreaker:
+    def __init__(self, service: str, *, fail_max: int, reset_seconds: float) -> None:
+        self.service = service
+        self.fail_max = fail_max
+        self.reset_seconds = reset_seconds
+        self.failures = 0
+        self.opened_at: float | None = None  # time.monotonic() when it opened
+        self.trial_running = False
+        self.last_error: dict[str, Any] | None = None
+        self._lock = threading.Lock()
+
+    def _wait_left(self) -> float:
+        return 0.0 if self.opened_at is None else self.reset_seconds - (time.monotonic() - self.opened_at)
+
+    def before_call(self) -> None:
+        """Let the call through, or raise 503 while the circuit is open (one trial once it may close)."""
+        with self._lock:
+            if self.opened_at is None:
+                return
+            wait = self._wait_left()
+            if wait <= 0 and not self.trial_running:
+                self.trial_running = True
+                return
+        raise UpstreamUnavailable(self.service, details={"circuito": OPEN}, retry_after=max(math.ceil(wait), 1))
+
+    def record_success(self) -> None:
+        with self._lock:
+            self.failures = 0
+            self.opened_at = None
+            self.trial_running = False
+
+    def record_failure(self, error: Exception) -> None:
+        with self._lock:
+            self.failures += 1
+            self.last_error = {"mensaje": str(error), "cuando": dt.datetime.now(dt.timezone.utc)}
+            if self.trial_running or self.failures >= self.fail_max:
+                self.opened_at = time.monotonic()
+            self.trial_running = False
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            if self.opened_at is None:
+                state, retry = CLOSED, 0
+            else:
+                wait = self._wait_left()
+                state, retry = (OPEN, math.ceil(wait)) if wait > 0 else (HALF_OPEN, 0)
+            return {"estado": state, "fallos_consecutivos": self.failures, "reintento_en_s": retry,
+                    "ultimo_error": self.last_error}
+
+
+_breakers: dict[str, CircuitBreaker] = {}
 _lock = threading.Lock()
 
 
-def _is_not_outage(exc: BaseException) -> bool:
-    return not isinstance(exc, (UpstreamUnavailable, UpstreamTimeout, UpstreamFailed))
-
-
-class _RememberLastError(pybreaker.CircuitBreakerListener):
-    def failure(self, cb: pybreaker.CircuitBreaker, exc: BaseException) -> None:
-        _last_errors[cb.name] = {"mensaje": str(exc), "cuando": dt.datetime.now(dt.timezone.utc)}
-
-
-def breaker_for(service: str) -> pybreaker.CircuitBreaker:
+def breaker_for(service: str) -> CircuitBreaker:
     with _lock:
         breaker = _breakers.get(service)
         if breaker is None:
-            breaker = pybreaker.CircuitBreaker(
-                fail_max=settings.BREAKER_FAIL_MAX,
-                reset_timeout=settings.BREAKER_RESET_SECONDS,
-                exclude=[_is_not_outage],
-                listeners=[_RememberLastError()],
-                name=service,
-                # Keep our own error (503/504/502 naming the service) on the call that trips it.
-                throw_new_error_on_trip=False,
-            )
+            breaker = CircuitBreaker(service, fail_max=settings.BREAKER_FAIL_MAX,
+                                     reset_seconds=settings.BREAKER_RESET_SECONDS)
             _breakers[service] = breaker
         return breaker
 
 
-def seconds_until_retry(breaker: pybreaker.CircuitBreaker) -> int:
-    opened_at = breaker._state_storage.opened_at  # noqa: SLF001 - pybreaker exposes no public getter
-    if opened_at is None:
-        return 0
-    elapsed = (dt.datetime.now(dt.timezone.utc) - opened_at).total_seconds()
-    return max(math.ceil(breaker.reset_timeout - elapsed), 0)
-
-
 def breaker_state(service: str) -> dict[str, Any]:
-    """`cerrado` / `abierto` / `semiabierto`, consecutive failures and the last error."""
-    breaker = breaker_for(service)
-    state = breaker.current_state
-    if state == pybreaker.STATE_OPEN and seconds_until_retry(breaker) == 0:
-        state = pybreaker.STATE_HALF_OPEN
-    names = {pybreaker.STATE_CLOSED: "cerrado", pybreaker.STATE_OPEN: "abierto", pybreaker.STATE_HALF_OPEN: "semiabierto"}
-    return {
-        "estado": names.get(state, state),
-        "fallos_consecutivos": breaker.fail_counter,
-        "reintento_en_s": seconds_until_retry(breaker) if state == pybreaker.STATE_OPEN else 0,
-        "ultimo_error": _last_errors.get(service),
-    }
+    """`cerrado` / `abierto` / `semiabierto`, consecutive failures, seconds to retry, last error."""
+    return breaker_for(service).snapshot()
 
 
 def reset_breakers() -> None:
     """Forget every breaker (tests, and settings changes)."""
     with _lock:
         _breakers.clear()
-        _last_errors.clear()

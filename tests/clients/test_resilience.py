@@ -1,8 +1,6 @@
 """Retries of reads, the per-request deadline and the circuit breaker of the client base."""
 from __future__ import annotations
 
-import datetime as dt
-
 import pytest
 import requests
 
@@ -86,7 +84,7 @@ def test_breaker_closes_after_a_successful_trial(mocked):
         with pytest.raises(UpstreamFailed):
             ProductsClient().product_get(1)
     breaker = breaker_for("productos_y_ofertas")
-    breaker._state_storage.opened_at = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=31)
+    breaker.opened_at -= 31
     assert breaker_state("productos_y_ofertas")["estado"] == "semiabierto"
     mocked.replace("GET", URL, json=product_payload(1))
     assert ProductsClient().product_get(1).id == 1
@@ -130,3 +128,39 @@ def test_deadline_clips_the_timeout(mocked, monkeypatch, settings):
     finally:
         context.end(token)
     assert seen["timeout"][1] <= 1.0
+
+
+def test_breaker_lets_only_one_trial_through_and_reopens_on_its_failure(mocked):
+    mocked.get(URL, status=500, body="boom")
+    for _ in range(5):
+        with pytest.raises(UpstreamFailed):
+            ProductsClient().product_get(1)
+    breaker = breaker_for("productos_y_ofertas")
+    breaker.opened_at -= 31
+    breaker.before_call()  # the trial
+    with pytest.raises(UpstreamUnavailable):
+        breaker.before_call()  # everyone else still fails fast
+    breaker.record_failure(RuntimeError("trial failed"))
+    assert breaker_state("productos_y_ofertas")["estado"] == "abierto"
+
+
+def test_breaker_does_not_serialise_concurrent_calls(mocked):
+    import threading
+
+    from dashboard.concurrency import gather
+
+    in_flight, peak, lock = [0], [0], threading.Lock()
+    barrier = threading.Barrier(4, timeout=5)
+
+    def callback(request):
+        with lock:
+            in_flight[0] += 1
+            peak[0] = max(peak[0], in_flight[0])
+        barrier.wait()  # only passes when 4 calls are inside at once
+        with lock:
+            in_flight[0] -= 1
+        return 200, {}, __import__("json").dumps(product_payload(1))
+
+    mocked.add_callback("GET", URL, callback=callback)
+    gather([lambda: ProductsClient().product_get(1) for _ in range(4)])
+    assert peak[0] == 4
