@@ -1,0 +1,336 @@
+"""Prescriptions: the validation checks, the dry run, the state change and the queue.
+
+The API views (`dashboard.api.prescriptions`) and the HTML dashboard call these same functions.
+The prescriptions service has no auth of its own and its `estado/{id}` route trusts the caller to
+have validated first: the checks here are what stands between a scanned PDF and `validada`.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+from dashboard.clients import Upstreams, prescription_id, product_id
+from dashboard.concurrency import gather
+from dashboard.errors import (
+    BadRequest,
+    NotFound,
+    OrchestratorError,
+    PermissionDenied,
+    PrescriptionInvalid,
+    UpstreamRejected,
+)
+from dashboard.text import names_match
+from dashboard.types import Doctor, Prescription, PrescriptionPage, Product, User
+
+VALIDADA, RECHAZADA, PENDIENTE = "VALIDADA", "RECHAZADA", "PENDIENTE"
+STATES = (VALIDADA, RECHAZADA, PENDIENTE)
+# Accepted body keys for the target state, in order of preference.
+STATE_KEYS = ("estadovalidacion", "estadoValidacion", "estado")
+MOTIVO_MAX_CHARS = 500
+
+# The doctors filter may ignore `cmp` (some deployments do), so finding one doctor can mean paging
+# through the whole registry; bounded so a huge registry cannot hold a request forever.
+DOCTOR_PAGE_LIMIT = 100
+DOCTOR_MAX_PAGES = 20
+
+# Prescriptions are issued and expire by calendar day in Peru.
+LIMA = ZoneInfo("America/Lima")
+
+_DNI = re.compile(r"^[0-9]{8}$")
+_CMP = re.compile(r"^[A-Za-z0-9-]{1,20}$")
+
+
+@dataclass(frozen=True)
+class Check:
+    ok: bool
+    mensaje: str
+    data: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PrescriptionReview:
+    receta: Prescription
+    productos: Check
+    medico: Check
+    paciente: Check
+    vigencia: Check
+
+    @property
+    def ok(self) -> bool:
+        return all(check.ok for check in self._checks().values())
+
+    def validaciones(self) -> dict:
+        """Every check as `{"ok", "mensaje"}`, the shape of `details.validaciones`."""
+        return {name: {"ok": check.ok, "mensaje": check.mensaje} for name, check in self._checks().items()}
+
+    def _checks(self) -> dict[str, Check]:
+        return {"productos": self.productos, "medico": self.medico, "paciente": self.paciente,
+                "vigencia": self.vigencia}
+
+
+# Input ---------------------------------------------------------------------------------------------
+def parse_state_change(body: Any, *, default_estado: str | None = None) -> tuple[str, str | None]:
+    """(ESTADO, motivo) from a request body; 400 for anything else.
+
+    The state may come under `estadovalidacion`, `estadoValidacion` or `estado`, in any case.
+    An empty body (None) or one without a state gets `default_estado` when given.
+    """
+    if body is None:
+        body = {}
+    if not isinstance(body, dict):
+        raise BadRequest(_("El cuerpo debe ser un objeto JSON"), code="cuerpo_invalido")
+    given = [body[key] for key in STATE_KEYS if key in body]
+    if not given:
+        if default_estado is None:
+            raise BadRequest(_("Falta el estado: envíe {\"estadovalidacion\": \"VALIDADA\"}"), code="estado_requerido")
+        estados = [default_estado]
+    else:
+        estados = [_state(value) for value in given]
+    if len(set(estados)) > 1:
+        raise BadRequest(_("El cuerpo indica estados distintos"), code="estado_invalido")
+    return estados[0], _motivo(body.get("motivo"))
+
+
+def _state(value: Any) -> str:
+    estado = value.strip().upper() if isinstance(value, str) else None
+    if estado not in STATES:
+        raise BadRequest(_("Estado inválido: debe ser VALIDADA, RECHAZADA o PENDIENTE"), code="estado_invalido",
+                         details={"permitidos": list(STATES)})
+    return estado
+
+
+def _motivo(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise BadRequest(_("El motivo debe ser texto"), code="motivo_invalido")
+    if len(value) > MOTIVO_MAX_CHARS:
+        raise BadRequest(_("El motivo no puede superar %(max)d caracteres") % {"max": MOTIVO_MAX_CHARS},
+                         code="motivo_invalido", details={"maximo": MOTIVO_MAX_CHARS})
+    return value.strip() or None
+
+
+# Lookups (each one upstream call or one bounded series) --------------------------------------------
+def _product_or_none(upstreams: Upstreams, pid: int) -> Product | None:
+    try:
+        return upstreams.products.product_get(pid)
+    except UpstreamRejected as exc:
+        if exc.status == 404:
+            return None
+        raise
+
+
+def _doctor_find(upstreams: Upstreams, cmp: str) -> Doctor | None:
+    """The doctor whose `cmp` is exactly `cmp`, checked here because the filter may ignore it."""
+    if not cmp:
+        return None
+    for page in range(1, DOCTOR_MAX_PAGES + 1):
+        result = upstreams.prescriptions.doctors_filter(cmp=cmp, page=page, limit=DOCTOR_PAGE_LIMIT)
+        for doctor in result.items:
+            if doctor.cmp == cmp:
+                return doctor
+        if not result.items or page * max(result.limit, len(result.items)) >= result.total:
+            return None
+    return None
+
+
+def _patient_find(upstreams: Upstreams, caller: User, dni: str) -> User | None:
+    # The caller's own prescription: /api/user/me already proved they are registered, and
+    # /api/user/all would answer 403 to a customer.
+    if caller.dni == dni:
+        return caller
+    return next((user for user in upstreams.users.users_all() if user.dni == dni), None)
+
+
+def _line_product_id(raw: Any) -> int | None:
+    try:
+        return product_id(raw) if raw is not None else None
+    except OrchestratorError:
+        return None
+
+
+# Checks (pure: built from what the lookups found) ----------------------------------------------------
+def products_check(receta: Prescription, catalogue: dict[int, Product | None]) -> Check:
+    items = []
+    for line in receta.productos:
+        pid = _line_product_id(line.producto_id)
+        product = catalogue.get(pid) if pid is not None else None
+        coincide = product is not None and names_match(line.nombre, product.nombre)
+        if pid is None:
+            mensaje = _("La línea «%(nombre)s» no indica un ID de producto válido") % {"nombre": line.nombre}
+        elif product is None:
+            mensaje = _("El producto con ID %(id)s no existe en el catálogo") % {"id": pid}
+        elif not coincide:
+            mensaje = _("El nombre en la receta «%(receta)s» no coincide con el del catálogo «%(catalogo)s»") % {
+                "receta": line.nombre, "catalogo": product.nombre}
+        else:
+            mensaje = _("Producto verificado")
+        items.append({
+            "producto_id": line.producto_id, "nombre_receta": line.nombre, "cantidad": line.cantidad,
+            "encontrado": product is not None, "nombre_catalogo": product.nombre if product else None,
+            "coincide": coincide, "requiere_receta": product.requiere_receta if product else None,
+            "mensaje": mensaje,
+        })
+    failed = [item for item in items if not item["coincide"]]
+    if not items:
+        mensaje = _("La receta no incluye productos")
+    elif failed:
+        mensaje = ngettext("%(fallidos)d de %(total)d producto no superó la verificación: %(detalle)s",
+                           "%(fallidos)d de %(total)d productos no superaron la verificación: %(detalle)s",
+                           len(failed)) % {
+            "fallidos": len(failed), "total": len(items), "detalle": "; ".join(item["mensaje"] for item in failed)}
+    else:
+        mensaje = ngettext("%(total)d producto verificado en el catálogo",
+                           "%(total)d productos verificados en el catálogo", len(items)) % {"total": len(items)}
+    return Check(ok=bool(items) and not failed, mensaje=mensaje, data={"items": items})
+
+
+def doctor_check(cmp: str, doctor: Doctor | None) -> Check:
+    data = {"cmp": cmp, "nombre": doctor.nombre if doctor else None,
+            "especialidad": doctor.especialidad if doctor else None,
+            "colegiatura_valida": doctor.colegiatura_valida if doctor else None, "encontrado": doctor is not None}
+    if doctor is None:
+        return Check(False, _("No hay un médico registrado con CMP %(cmp)s") % {"cmp": cmp or "—"}, data)
+    names = {"nombre": doctor.nombre, "cmp": cmp}
+    if not doctor.colegiatura_valida:
+        return Check(False, _("El médico %(nombre)s (%(cmp)s) no tiene colegiatura válida") % names, data)
+    return Check(True, _("Médico %(nombre)s (%(cmp)s) con colegiatura válida") % names, data)
+
+
+def patient_check(dni: str, patient: User | None) -> Check:
+    data = {"dni": dni, "nombre": patient.full_name if patient else None, "registrado": patient is not None}
+    if patient is None:
+        return Check(False, _("El DNI %(dni)s no corresponde a un usuario registrado") % {"dni": dni}, data)
+    return Check(True, _("Paciente %(nombre)s registrado") % {"nombre": patient.full_name}, data)
+
+
+def emission_day(fecha_emision: dt.datetime) -> dt.date:
+    """The calendar day a prescription was issued.
+
+    The prescriptions service stores a date-only emission as midnight UTC ("2025-10-15T00:00:00.000Z"
+    is the 15th as written on the paper, not the evening of the 14th in Lima); any other instant is
+    read on Lima's calendar.
+    """
+    utc = fecha_emision.astimezone(dt.UTC)
+    if utc.time() == dt.time(0):
+        return utc.date()
+    return fecha_emision.astimezone(LIMA).date()
+
+
+def validity_check(fecha_emision: dt.datetime, *, now: dt.datetime | None = None,
+                   validity_days: int | None = None) -> Check:
+    """Issued on day D (Lima): valid from D through D + RECETA_VALIDEZ_DIAS, inclusive."""
+    validity_days = settings.RECETA_VALIDEZ_DIAS if validity_days is None else validity_days
+    today = (now or timezone.now()).astimezone(LIMA).date()
+    issued = emission_day(fecha_emision)
+    last_day = issued + dt.timedelta(days=validity_days)
+    elapsed = (today - issued).days
+    data = {
+        "fecha_emision": dt.datetime.combine(issued, dt.time(0), LIMA),
+        "dias_transcurridos": elapsed,
+        "dias_restantes": max((last_day - today).days, 0),
+        # The last moment it is valid: the end of its last day in Lima.
+        "vence": dt.datetime.combine(last_day, dt.time(23, 59, 59), LIMA),
+    }
+    if elapsed < 0:
+        return Check(False, _("La fecha de emisión (%(fecha)s) está en el futuro") % {"fecha": issued.isoformat()},
+                     data)
+    if today > last_day:
+        return Check(False, _("La receta venció el %(fecha)s (validez de %(dias)d días)") % {
+            "fecha": last_day.isoformat(), "dias": validity_days}, data)
+    return Check(True, _("Vigente hasta el %(fecha)s (quedan %(dias)d días)") % {
+        "fecha": last_day.isoformat(), "dias": data["dias_restantes"]}, data)
+
+
+# Use cases -----------------------------------------------------------------------------------------
+def prescription_review(*, upstreams: Upstreams, caller: User, receta_id: str) -> PrescriptionReview:
+    """The prescription and the result of every check, without writing anything (a dry run).
+
+    An ADMIN may review any prescription; anyone else only their own (else 404, as if it did not
+    exist). Doctor, patient and every distinct product are looked up in one concurrent batch.
+    """
+    rid = prescription_id(receta_id)
+    receta = upstreams.prescriptions.prescription_get(rid)
+    if not caller.is_admin and receta.paciente_dni != caller.dni:
+        raise NotFound(_("Receta no encontrada"), code="receta_no_encontrada")
+    product_ids = list(dict.fromkeys(
+        pid for pid in (_line_product_id(line.producto_id) for line in receta.productos) if pid is not None))
+    calls: list[Callable[[], Any]] = [
+        lambda: _doctor_find(upstreams, receta.medico_cmp),
+        lambda: _patient_find(upstreams, caller, receta.paciente_dni),
+        *[lambda pid=pid: _product_or_none(upstreams, pid) for pid in product_ids],
+    ]
+    doctor, patient, *products = gather(calls)
+    return PrescriptionReview(
+        receta=receta,
+        productos=products_check(receta, dict(zip(product_ids, products, strict=True))),
+        medico=doctor_check(receta.medico_cmp, doctor),
+        paciente=patient_check(receta.paciente_dni, patient),
+        vigencia=validity_check(receta.fecha_emision),
+    )
+
+
+def prescription_set_state(*, upstreams: Upstreams, caller: User, receta_id: str, estado: str,
+                           motivo: str | None = None) -> dict:
+    """Set a prescription's state (ADMIN); `VALIDADA` only when every check passes.
+
+    Returns the API's 200 body. A failed check raises `PrescriptionInvalid` (400) with all the
+    results in `details.validaciones`, and nothing is written upstream.
+    """
+    rid = prescription_id(receta_id)
+    if not caller.is_admin:
+        raise PermissionDenied()
+    estado = _state(estado)
+    motivo = _motivo(motivo)
+    if estado == VALIDADA:
+        review = prescription_review(upstreams=upstreams, caller=caller, receta_id=rid)
+        if not review.ok:
+            raise PrescriptionInvalid(details={"validaciones": review.validaciones()})
+        updated = upstreams.prescriptions.prescription_set_state(rid, estado.lower())
+        return {
+            "mensaje": _("Receta validada y actualizada exitosamente"),
+            "receta": updated.raw,
+            "validaciones": {"productos_validados": len(review.productos.data["items"]), "medico_valido": True,
+                             "paciente_valido": True, "vigente": True},
+        }
+    upstreams.prescriptions.prescription_get(rid)  # an unknown id is a 404, never a blind write
+    updated = upstreams.prescriptions.prescription_set_state(rid, estado.lower())
+    body = {"mensaje": _("Receta actualizada a %(estado)s") % {"estado": estado}, "receta": updated.raw}
+    if estado == RECHAZADA and motivo:
+        body["motivo"] = motivo
+    return body
+
+
+def prescriptions_list(*, upstreams: Upstreams, caller: User, estado: str | None = None, dni: str | None = None,
+                       cmp: str | None = None, page: int = 1, pagesize: int = 20) -> PrescriptionPage:
+    """One page of prescriptions, newest first, as the upstream paginates.
+
+    A CLIENTE only ever sees their own DNI's prescriptions, whatever `dni` was asked for.
+    """
+    if estado:
+        estado = _state(estado).lower()
+    if not caller.is_admin:
+        dni = caller.dni
+    if dni and not _DNI.match(dni):
+        raise BadRequest(_("El DNI debe tener 8 dígitos"), code="dni_invalido")
+    if cmp and not _CMP.match(cmp):
+        raise BadRequest(_("El CMP solo puede contener letras, dígitos y guiones"), code="cmp_invalido")
+    if not _is_int(page) or page < 1:
+        raise BadRequest(_("La página debe ser un entero mayor o igual a 1"), code="pagina_invalida")
+    if not _is_int(pagesize) or not 1 <= pagesize <= 100:
+        raise BadRequest(_("El tamaño de página debe estar entre 1 y 100"), code="pagina_invalida")
+    return upstreams.prescriptions.prescriptions_filter(dni=dni or None, cmp=cmp or None, estado=estado or None,
+                                                        page=page, pagesize=pagesize)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
