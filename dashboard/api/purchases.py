@@ -1,28 +1,49 @@
-"""JSON views for purchases (/compras). Placeholder until the purchases service lands."""
+"""JSON views for purchases (/compras): parse, call the purchases service, answer JSON."""
+from __future__ import annotations
+
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from dashboard.errors import OrchestratorError
+from dashboard.api.json import json_body, json_response
+from dashboard.auth import api_caller
+from dashboard.idempotency import fingerprint, idempotency_key, run_idempotent
+from dashboard.services import purchases as service
 
 
-def _todo() -> JsonResponse:
-    raise OrchestratorError("No implementado", status=501, code="no_implementado")
-
-
+# The API authenticates with bearer tokens, never cookies, so CSRF does not apply to it.
 @csrf_exempt
 @require_POST
 def purchase_register(request: HttpRequest) -> JsonResponse:
-    return _todo()
+    buyer, upstreams = api_caller(request)
+    key = idempotency_key(request.headers.get("Idempotency-Key"))
+    purchase_request = service.parse_purchase_request(json_body(request))
+
+    def register() -> tuple[int, dict]:
+        receipt = service.purchase_register(upstreams=upstreams, buyer=buyer, request=purchase_request)
+        return 201, service.receipt_to_wire(receipt)
+
+    answer = run_idempotent(scope=buyer.dni, key=key, request_fingerprint=fingerprint(purchase_request.canonical()),
+                            work=register)
+    response = json_response(answer.body, status=answer.status)
+    if answer.replayed:
+        response["Idempotent-Replayed"] = "true"
+    return response
 
 
 @csrf_exempt
 @require_GET
 def purchase_list_mine(request: HttpRequest) -> JsonResponse:
-    return _todo()
+    caller, upstreams = api_caller(request)
+    listing = service.purchases_list(upstreams=upstreams, caller=caller, scope="me")
+    return json_response(service.listing_to_wire(listing))
 
 
 @csrf_exempt
 @require_GET
 def purchase_list_all(request: HttpRequest) -> JsonResponse:
-    return _todo()
+    caller, upstreams = api_caller(request, admin=True)
+    filters, page, page_size = service.parse_purchase_filters(request.GET)
+    listing = service.purchases_list(upstreams=upstreams, caller=caller, scope="all", filters=filters, page=page,
+                                     page_size=page_size)
+    return json_response(service.listing_to_wire(listing))

@@ -1,0 +1,98 @@
+"""Per-product locks through Django's cache, so they hold across worker processes when it is shared.
+
+The products service only takes absolute stock values (no compare-and-set), so two purchases of the
+same product must not interleave "read stock, write stock - n". A lock is a cache key added with
+`cache.add` (atomic on every backend) holding a random token, with a TTL so a crashed worker cannot
+block a product forever. Locks are taken in product id order (no deadlock between two purchases that
+share products), with one bounded wait for the whole set, and released only by their owner.
+"""
+from __future__ import annotations
+
+import math
+import random
+import secrets
+import time
+from collections.abc import Iterable
+
+from django.conf import settings
+from django.core.cache import cache
+from django.utils.translation import gettext as _
+
+from dashboard.errors import LockUnavailable
+
+KEY_PREFIX = "bloqueo:producto:"
+
+
+def lock_key(product_id: int) -> str:
+    return f"{KEY_PREFIX}{product_id}"
+
+
+class ProductLocks:
+    """The locks of one set of products; use as a context manager (`with ProductLocks(ids):`)."""
+
+    def __init__(self, product_ids: Iterable[int]) -> None:
+        self.product_ids = sorted(set(product_ids))
+        self.token = secrets.token_hex(16)
+        self._held: list[int] = []
+
+    @property
+    def _ttl(self) -> int:
+        # Some backends (memcached, redis) only take whole seconds.
+        return max(1, math.ceil(settings.STOCK_LOCK_TIMEOUT))
+
+    def acquire(self) -> None:
+        """Take every lock within `STOCK_LOCK_WAIT` seconds, or none at all (503)."""
+        deadline = time.monotonic() + settings.STOCK_LOCK_WAIT
+        for product_id in self.product_ids:
+            if not self._add_until(product_id, deadline):
+                self.release()
+                raise self._unavailable([product_id])
+            self._held.append(product_id)
+
+    def _add_until(self, product_id: int, deadline: float) -> bool:
+        attempt = 0
+        while True:
+            if cache.add(lock_key(product_id), self.token, self._ttl):
+                return True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            # Short, jittered polls: holders keep a lock for a few upstream round trips only.
+            time.sleep(min(remaining, 0.005 * (2 ** min(attempt, 4)) * (0.5 + random.random())))
+            attempt += 1
+
+    def lost(self) -> list[int]:
+        """Products whose lock is no longer ours (its TTL ran out and maybe someone else took it)."""
+        return [pid for pid in self._held if cache.get(lock_key(pid)) != self.token]
+
+    def ensure_held(self) -> None:
+        """Raise 503 unless every lock is still ours; called right before writing stock."""
+        lost = self.lost()
+        if lost:
+            raise self._unavailable(lost)
+
+    def reacquire(self) -> bool:
+        """Take back lost locks (bounded wait); True when every lock is ours again."""
+        deadline = time.monotonic() + settings.STOCK_LOCK_WAIT
+        return all(self._add_until(pid, deadline) for pid in self.lost())
+
+    def release(self) -> None:
+        """Delete only the locks that still hold our token; an expired one may be someone else's now."""
+        for product_id in reversed(self._held):
+            key = lock_key(product_id)
+            if cache.get(key) == self.token:
+                cache.delete(key)
+        self._held = []
+
+    def _unavailable(self, product_ids: list[int]) -> LockUnavailable:
+        return LockUnavailable(
+            _("El producto está siendo actualizado por otra compra. Intente de nuevo."),
+            details={"productos": product_ids},
+        )
+
+    def __enter__(self) -> ProductLocks:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
