@@ -22,17 +22,36 @@ class RequestContext:
     request_id: str = "-"
     # time.monotonic() after which no upstream call may start or keep waiting; None: no deadline.
     deadline: float | None = None
-    upstream_ms: float = 0.0
+    upstream_ms: float = 0.0  # summed over calls (concurrent calls add up)
     upstream_calls: int = 0
+    _intervals: list[tuple[float, float]] = field(default_factory=list, repr=False)
     _lock: Lock = field(default_factory=Lock, repr=False)
 
     def remaining(self) -> float | None:
         return None if self.deadline is None else self.deadline - time.monotonic()
 
-    def record_upstream(self, ms: float) -> None:
+    def record_upstream(self, started: float, ended: float) -> None:
+        """One upstream call, as `time.perf_counter()` instants."""
         with self._lock:
-            self.upstream_ms += ms
+            self.upstream_ms += (ended - started) * 1000
             self.upstream_calls += 1
+            self._intervals.append((started, ended))
+
+    def upstream_wall_ms(self) -> float:
+        """Wall time during which at least one upstream call was in flight (overlaps counted once)."""
+        with self._lock:
+            intervals = sorted(self._intervals)
+        total, current_start, current_end = 0.0, None, None
+        for start, end in intervals:
+            if current_end is None or start > current_end:
+                if current_end is not None:
+                    total += current_end - current_start
+                current_start, current_end = start, end
+            else:
+                current_end = max(current_end, end)
+        if current_end is not None:
+            total += current_end - current_start
+        return total * 1000
 
 
 _current: contextvars.ContextVar[RequestContext] = contextvars.ContextVar("request_context")

@@ -74,19 +74,21 @@ class RequestContextMiddleware:
             response = self.get_response(request)
             total_ms = (time.perf_counter() - started) * 1000
             response["X-Request-ID"] = ctx.request_id
-            own_ms = max(total_ms - ctx.upstream_ms, 0.0)
+            upstream_wall_ms = ctx.upstream_wall_ms()
+            own_ms = max(total_ms - upstream_wall_ms, 0.0)
+            # `upstream` is wall time with at least one call in flight; `app` is ours alone.
             response["Server-Timing"] = (
-                f"upstream;dur={ctx.upstream_ms:.1f};desc=\"{ctx.upstream_calls} llamadas\", "
+                f"upstream;dur={upstream_wall_ms:.1f};desc=\"{ctx.upstream_calls} llamadas\", "
                 f"app;dur={own_ms:.1f}, total;dur={total_ms:.1f}"
             )
             match = getattr(request, "resolver_match", None)
+            route = match.route if match else request.path
             logger.info(
-                "%s %s -> %s in %.1f ms (upstream %.1f ms, %d calls)",
-                request.method, match.route if match else request.path, response.status_code,
-                total_ms, ctx.upstream_ms, ctx.upstream_calls,
-                extra={"ruta": match.route if match else request.path, "metodo": request.method,
-                       "estado": response.status_code, "ms": round(total_ms, 1),
-                       "upstream_ms": round(ctx.upstream_ms, 1), "upstream_llamadas": ctx.upstream_calls},
+                "%s %s -> %s in %.1f ms (upstream %.1f ms, own %.1f ms, %d calls)",
+                request.method, route, response.status_code, total_ms, upstream_wall_ms, own_ms, ctx.upstream_calls,
+                extra={"ruta": route, "metodo": request.method, "estado": response.status_code,
+                       "ms": round(total_ms, 1), "upstream_ms": round(upstream_wall_ms, 1),
+                       "propio_ms": round(own_ms, 1), "upstream_llamadas": ctx.upstream_calls},
             )
             return response
         finally:

@@ -32,3 +32,12 @@ def test_request_log_line_has_route_status_and_upstream_time(client, caplog):
     assert len(lines) == 1
     assert lines[0].estado == 200 and lines[0].ruta == "api/orchestrator/health"
     assert "upstream;dur=" in response["Server-Timing"] and "app;dur=" in response["Server-Timing"]
+
+
+def test_upstream_wall_time_counts_overlapping_calls_once():
+    ctx = context.RequestContext()
+    ctx.record_upstream(0.0, 0.020)
+    ctx.record_upstream(0.005, 0.025)  # overlaps the first
+    ctx.record_upstream(0.100, 0.110)
+    assert round(ctx.upstream_wall_ms(), 3) == 35.0
+    assert round(ctx.upstream_ms, 3) == 50.0 and ctx.upstream_calls == 3

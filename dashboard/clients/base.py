@@ -204,8 +204,9 @@ class BaseClient:
         except requests.RequestException as exc:
             raise UpstreamFailed(self.service) from exc
         finally:
-            elapsed_ms = (time.perf_counter() - started) * 1000
-            context.current().record_upstream(elapsed_ms)
+            ended = time.perf_counter()
+            elapsed_ms = (ended - started) * 1000
+            context.current().record_upstream(started, ended)
             logger.info(
                 "upstream %s %s %s -> %s in %.1f ms",
                 self.service, method, path_template, status, elapsed_ms,
