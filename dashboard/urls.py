@@ -1,5 +1,36 @@
-from django.urls import path
+"""The dashboard's pages and fragments. URL names equal view names."""
+from django.urls import path, register_converter
+
+from dashboard.views import auth, home, prescriptions, purchases, status
+
+
+class ObjectIdConverter:
+    """A 24-hex MongoDB ObjectId: anything else is a 404 before any upstream call."""
+
+    regex = "[0-9a-fA-F]{24}"
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
+register_converter(ObjectIdConverter, "objectid")
 
 app_name = "dashboard"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", home.home, name="home"),
+    path("login", auth.login, name="login"),
+    path("logout", auth.logout, name="logout"),
+    path("compras", purchases.purchase_list, name="purchase_list"),
+    path("compras/export.csv", purchases.purchase_export, name="purchase_export"),
+    path("compras/<int:purchase_id>", purchases.purchase_detail, name="purchase_detail"),
+    path("compras/<int:purchase_id>/fila", purchases.purchase_row, name="purchase_row"),
+    path("recetas", prescriptions.prescription_list, name="prescription_list"),
+    path("recetas/<objectid:receta_id>", prescriptions.prescription_detail, name="prescription_detail"),
+    path("recetas/<objectid:receta_id>/estado", prescriptions.prescription_set_state, name="prescription_set_state"),
+    path("estado", status.status, name="status"),
+    path("estado/luz", status.status_light, name="status_light"),
+]

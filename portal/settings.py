@@ -161,6 +161,8 @@ RECETA_VALIDEZ_DIAS = env.int("RECETA_VALIDEZ_DIAS", default=30)
 MAX_LINEAS = env.int("MAX_LINEAS", default=50)
 MAX_CANTIDAD = env.int("MAX_CANTIDAD", default=999)
 ME_CACHE_SECONDS = env.int("ME_CACHE_SECONDS", default=60)
+# Product details cached for purchase listings only (never for stock checks); 0 turns it off.
+PRODUCT_CACHE_SECONDS = env.int("PRODUCT_CACHE_SECONDS", default=0)
 STOCK_LOCK_TIMEOUT = env.float("STOCK_LOCK_TIMEOUT", default=10.0)
 STOCK_LOCK_WAIT = env.float("STOCK_LOCK_WAIT", default=5.0)
 COMPENSATION_JOURNAL = env("COMPENSATION_JOURNAL", default=str(BASE_DIR / "var" / "compensaciones.jsonl"))
@@ -191,3 +193,6 @@ LOGGING = {
 }
 
 LOGIN_URL = "dashboard:login"
+
+# CSRF failures in the dashboard's look (an htmx request gets an alert in #alerts).
+CSRF_FAILURE_VIEW = "dashboard.views.errors.csrf_failure"

@@ -1,38 +1,60 @@
-"""Error pages in the dashboard's look (also the handlers for 403/404/500)."""
+"""Error pages in the dashboard's look (also the handlers for 403/404/500 and CSRF failures).
+
+One rule for htmx requests (STYLE point 10): the error becomes a notice that the response retargets
+to `#alerts`, and `base.html` lets htmx swap those statuses; the fragment the person was looking
+at stays as it was.
+"""
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.template import TemplateDoesNotExist
+from django.template.loader import select_template
+from django.utils.translation import gettext as _
+from django_htmx.http import reswap, retarget
 
-from dashboard.errors import OrchestratorError
+from dashboard.errors import SERVICE_LABELS, OrchestratorError
+
+
+def _html_error(request: HttpRequest, status: int, message: str, *, servicio: str | None = None,
+                code: str = "error") -> HttpResponse:
+    context = {"status": status, "message": message, "code": code, "servicio": servicio,
+               "servicio_nombre": SERVICE_LABELS.get(servicio, servicio) if servicio else None,
+               "request_id": getattr(request, "request_id", None)}
+    if getattr(request, "htmx", False):
+        level = "warning" if status in (429, 503, 504) else "error"
+        response = render(request, "dashboard/partials/alert.html", {**context, "level": level}, status=status)
+        return reswap(retarget(response, "#alerts"), "innerHTML")
+    try:
+        template = select_template([f"errors/{status}.html", "errors/error.html"])
+    except TemplateDoesNotExist:  # pragma: no cover - the templates ship with the app
+        return HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")
+    return HttpResponse(template.render(context, request), status=status)
 
 
 def html_error_response(request: HttpRequest, error: OrchestratorError) -> HttpResponse:
-    context = {"status": error.status, "message": error.message, "code": error.code,
-               "servicio": error.details.get("servicio")}
-    if getattr(request, "htmx", False):
-        # A fragment for #alerts; base.html lets htmx swap these statuses (see responseHandling).
-        response = render(request, "dashboard/partials/alert.html", context, status=error.status)
-        response["HX-Retarget"] = "#alerts"
-        response["HX-Reswap"] = "innerHTML"
-        return response
-    return render(request, "errors/error.html", context, status=error.status)
+    return _html_error(request, error.status, error.message, servicio=error.details.get("servicio"), code=error.code)
 
 
 def _api_or_page(request: HttpRequest, status: int, message: str, code: str) -> HttpResponse:
     if request.path.startswith("/api/"):
         return JsonResponse({"error": message, "details": {"code": code}}, status=status,
                             json_dumps_params={"ensure_ascii": False})
-    return render(request, f"errors/{status}.html", {"status": status, "message": message}, status=status)
+    return _html_error(request, status, message, code=code)
 
 
 def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return _api_or_page(request, 404, "Ruta no encontrada", "ruta_no_encontrada")
+    return _api_or_page(request, 404, _("Ruta no encontrada"), "ruta_no_encontrada")
 
 
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return _api_or_page(request, 403, "Acceso denegado", "acceso_denegado")
+    return _api_or_page(request, 403, _("Acceso denegado"), "acceso_denegado")
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
-    return _api_or_page(request, 500, "Error interno del orquestador", "error_interno")
+    return _api_or_page(request, 500, _("Error interno del orquestador"), "error_interno")
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    return _api_or_page(request, 403, _("La sesión del formulario expiró o no es válida. Recargue la página e "
+                                        "intente de nuevo."), "csrf_invalido")

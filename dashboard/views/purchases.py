@@ -1,0 +1,100 @@
+"""Purchases: the filtered, sorted, paginated list; one purchase; its expandable row; the CSV export."""
+from __future__ import annotations
+
+import csv
+from typing import Any
+
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET
+from django.views.decorators.vary import vary_on_headers
+
+from dashboard.errors import BadRequest
+from dashboard.forms import PurchaseFilterForm
+from dashboard.services import reports
+from dashboard.services.purchases import PurchaseFilters, purchase_get
+from dashboard.session import login_required_dashboard
+from dashboard.views.common import optional, wants_fragment
+
+
+def _filters(form: PurchaseFilterForm) -> tuple[PurchaseFilters, str]:
+    data = form.cleaned_data
+    filters = PurchaseFilters(usuario_id=data.get("usuario_id"), desde=data.get("desde"), hasta=data.get("hasta"))
+    return filters, data.get("producto") or ""
+
+
+def _report(request: HttpRequest, form: PurchaseFilterForm) -> reports.PurchaseReport:
+    filters, producto = _filters(form)
+    return reports.purchase_report(upstreams=request.upstreams, caller=request.dashboard_user, filters=filters,
+                                   producto=producto, order=form.order())
+
+
+@require_GET
+@vary_on_headers("HX-Request")
+@login_required_dashboard
+def purchase_list(request: HttpRequest) -> HttpResponse:
+    form = PurchaseFilterForm(request.GET)
+    banners: list[str] = []
+    report = None
+    status = 200
+    if form.is_valid():
+        report = optional(lambda: _report(request, form), banners)
+        if report:
+            banners.extend(w for w in report.advertencias if w not in banners)
+    else:
+        status = 422
+    page = Paginator(report.compras, reports.PAGE_SIZE).get_page(request.GET.get("page")) if report else None
+    fragment = wants_fragment(request)
+    context: dict[str, Any] = {"nav": "compras", "form": form, "report": report, "page": page, "banners": banners,
+                               "fragment": fragment}
+    if fragment:
+        # The table alone; banners travel inside it since #alerts is not part of the swap.
+        return render(request, "dashboard/partials/purchase_table.html", context, status=status)
+    return render(request, "dashboard/purchase_list.html", context, status=200 if status == 422 else status)
+
+
+def _purchase(request: HttpRequest, purchase_id: int) -> Any:
+    return purchase_get(upstreams=request.upstreams, caller=request.dashboard_user, purchase_id=purchase_id)
+
+
+@require_GET
+@vary_on_headers("HX-Request")
+@login_required_dashboard
+def purchase_detail(request: HttpRequest, purchase_id: int) -> HttpResponse:
+    """The purchase page; for htmx, its row in the list expanded to its product lines."""
+    context = {"nav": "compras", "compra": _purchase(request, purchase_id), "expanded": True}
+    if wants_fragment(request):
+        return render(request, "dashboard/partials/purchase_row.html", context)
+    return render(request, "dashboard/purchase_detail.html", context)
+
+
+@require_GET
+@vary_on_headers("HX-Request")
+@login_required_dashboard
+def purchase_row(request: HttpRequest, purchase_id: int) -> HttpResponse:
+    """The purchase's row in the list, collapsed; a normal request gets the purchase page."""
+    context = {"nav": "compras", "compra": _purchase(request, purchase_id), "expanded": False}
+    if wants_fragment(request):
+        return render(request, "dashboard/partials/purchase_row.html", context)
+    return render(request, "dashboard/purchase_detail.html", context)
+
+
+@require_GET
+@login_required_dashboard
+def purchase_export(request: HttpRequest) -> HttpResponse:
+    """The filtered set as CSV, one row per product line, in the list's order."""
+    form = PurchaseFilterForm(request.GET)
+    if not form.is_valid():
+        raise BadRequest(_("Revise los filtros: %(errores)s") % {
+            "errores": "; ".join(str(e) for errors in form.errors.values() for e in errors)})
+    report = _report(request, form)
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="compras-{stamp}.csv"'
+    response.write("\ufeff")  # so spreadsheet programs read the accents as UTF-8
+    writer = csv.writer(response)
+    writer.writerows(reports.purchase_csv_rows(report.compras))
+    return response

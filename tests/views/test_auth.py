@@ -1,0 +1,174 @@
+"""Sign-in, sign-out and the session: the real login view against `responses` mocks."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import requests
+from django.test import Client
+
+from tests.conftest import USERS
+from tests.payloads import user_payload
+from tests.views.conftest import ADMIN_DNI, make_token, sign_in
+
+
+def _login_post(client, ident=ADMIN_DNI, password="secreta", **extra):  # noqa: S107
+    return client.post("/login", {"identificador": ident, "password": password, **extra})
+
+
+def test_login_page_renders_labelled_form(client):
+    response = client.get("/login")
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert 'for="id_identificador"' in body and 'for="id_password"' in body
+
+
+def test_login_success_redirects_home(client, mocked):
+    response = sign_in(client, mocked)
+    assert response["Location"] == "/"
+
+
+def test_login_by_email_sends_email_upstream(client, mocked):
+    mocked.post(f"{USERS}/api/auth/login", json={"token": make_token(ADMIN_DNI, "ADMIN")})
+    mocked.get(f"{USERS}/api/user/me", json=user_payload(dni=ADMIN_DNI, role="ADMIN"))
+    _login_post(client, ident="Admin@Botica.pe")
+    assert b'"email": "admin@botica.pe"' in mocked.calls[0].request.body
+
+
+def test_login_honours_a_local_next(client, mocked):
+    client.get("/login?next=/compras")
+    mocked.post(f"{USERS}/api/auth/login", json={"token": make_token(ADMIN_DNI, "ADMIN")})
+    mocked.get(f"{USERS}/api/user/me", json=user_payload(dni=ADMIN_DNI, role="ADMIN"))
+    response = _login_post(client, next="/compras?desde=2025-01-01")
+    assert response["Location"] == "/compras?desde=2025-01-01"
+
+
+@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/x", "javascript:alert(1)"])
+def test_login_ignores_a_foreign_next(client, mocked, target):
+    mocked.post(f"{USERS}/api/auth/login", json={"token": make_token(ADMIN_DNI, "ADMIN")})
+    mocked.get(f"{USERS}/api/user/me", json=user_payload(dni=ADMIN_DNI, role="ADMIN"))
+    response = _login_post(client, next=target)
+    assert response["Location"] == "/"
+
+
+def test_login_wrong_password_shows_reason_and_keeps_dni(client, mocked):
+    mocked.post(f"{USERS}/api/auth/login", status=401,
+                json={"status": 401, "error": "Error de autenticación", "message": "Contraseña incorrecta"})
+    response = _login_post(client, password="mala-clave-123")
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "Contraseña incorrecta" in body
+    assert f'value="{ADMIN_DNI}"' in body
+    assert "mala-clave-123" not in body
+
+
+def test_login_invalid_identifier_never_calls_upstream(client, mocked):
+    response = _login_post(client, ident="12ab")
+    assert response.status_code == 200
+    assert "DNI de 8 dígitos" in response.content.decode()
+    assert not mocked.calls
+
+
+def test_login_users_service_down_answers_503(client, mocked):
+    mocked.post(f"{USERS}/api/auth/login", body=requests.exceptions.ConnectionError())
+    response = _login_post(client)
+    assert response.status_code == 503
+    assert "El servicio de usuarios no está disponible" in response.content.decode()
+
+
+def test_login_attempts_are_rate_limited(client, mocked):
+    mocked.post(f"{USERS}/api/auth/login", status=401, json={"error": "Error de autenticación",
+                                                            "message": "Contraseña incorrecta"})
+    statuses = [_login_post(client, REMOTE_ADDR="10.1.1.1").status_code for _ in range(6)]
+    assert statuses == [200] * 5 + [429]
+    limited = _login_post(client, REMOTE_ADDR="10.1.1.1")
+    assert int(limited["Retry-After"]) >= 1
+    assert "Demasiados intentos" in limited.content.decode()
+    assert len(mocked.calls) == 5
+
+
+def test_login_rate_limit_is_per_identifier(client, mocked):
+    mocked.post(f"{USERS}/api/auth/login", status=401, json={"error": "x", "message": "Contraseña incorrecta"})
+    for _ in range(6):
+        _login_post(client, REMOTE_ADDR="10.1.1.2")
+    assert _login_post(client, ident="72345678", REMOTE_ADDR="10.1.1.2").status_code == 200
+
+
+def test_login_session_expires_with_the_token(client, mocked):
+    sign_in(client, mocked, exp_in=600)
+    cookie = client.cookies["botica_sesion"]
+    assert cookie["httponly"]
+    assert cookie["samesite"] == "Lax"
+    assert 0 < int(cookie["max-age"]) <= 600
+
+
+def test_login_keeps_no_password_in_session(client, mocked):
+    sign_in(client, mocked)
+    assert "secreta" not in str(dict(client.session))
+
+
+def test_anonymous_page_redirects_to_login_with_next(client):
+    response = client.get("/compras?desde=2025-01-01")
+    assert response.status_code == 302
+    assert response["Location"] == "/login?next=%2Fcompras%3Fdesde%3D2025-01-01"
+
+
+def test_anonymous_htmx_request_gets_hx_redirect(client):
+    response = client.get("/compras", HTTP_HX_REQUEST="true", HTTP_HX_CURRENT_URL="http://testserver/compras?page=2")
+    assert response.status_code == 200
+    assert response["HX-Redirect"] == "/login?next=%2Fcompras%3Fpage%3D2"
+
+
+def test_expired_token_sends_back_to_login(client, mocked, world):
+    sign_in(client, mocked, exp_in=3600)
+    session = client.session
+    session["token_exp"] = int((dt.datetime.now() - dt.timedelta(minutes=1)).timestamp())
+    session.save()
+    client.cookies["botica_sesion"] = session.session_key  # signed cookies: the key IS the data
+    response = client.get("/compras")
+    assert response.status_code == 302 and response["Location"].startswith("/login?next=")
+
+
+def test_refused_token_sends_back_to_login(client, mocked, world, settings):
+    settings.ME_CACHE_SECONDS = 0
+    sign_in(client, mocked)
+    mocked.upsert("GET", f"{USERS}/api/user/me", status=403,
+                  json={"status": 403, "error": "Acceso denegado", "message": "Access Denied"})
+    response = client.get("/")
+    assert response.status_code == 302 and response["Location"] == "/login?next=%2F"
+    assert "botica_sesion" not in client.cookies or not client.cookies["botica_sesion"].value
+
+
+def test_login_page_redirects_a_signed_in_user(client, mocked):
+    sign_in(client, mocked)
+    assert client.get("/login")["Location"] == "/"
+
+
+def test_logout_requires_post(client, mocked):
+    sign_in(client, mocked)
+    assert client.get("/logout").status_code == 405
+
+
+def test_logout_clears_the_session(client, mocked, world):
+    sign_in(client, mocked)
+    response = client.post("/logout")
+    assert response.status_code == 302 and response["Location"] == "/login"
+    assert client.get("/").status_code == 302
+
+
+def test_logout_enforces_csrf(mocked):
+    client = Client(enforce_csrf_checks=True)
+    page = client.get("/login")
+    token = page.context["csrf_token"]
+    mocked.post(f"{USERS}/api/auth/login", json={"token": make_token(ADMIN_DNI, "ADMIN")})
+    mocked.get(f"{USERS}/api/user/me", json=user_payload(dni=ADMIN_DNI, role="ADMIN"))
+    signed_in = client.post("/login", {"identificador": ADMIN_DNI, "password": "x", "csrfmiddlewaretoken": token})
+    assert signed_in.status_code == 302
+    assert client.post("/logout").status_code == 403
+
+
+def test_login_enforces_csrf(mocked):
+    client = Client(enforce_csrf_checks=True)
+    response = client.post("/login", {"identificador": ADMIN_DNI, "password": "x"})
+    assert response.status_code == 403
+    assert not mocked.calls
