@@ -71,8 +71,7 @@ class Bench:
         env = {**os.environ, "JWT_SECRET": JWT_SECRET}
         self.procs.append(subprocess.Popen(
             [python, "-m", "sandbox", "--quiet", "--users-port", str(self.ports[0]),
-             "--products-port", str(self.ports[1]), "--prescriptions-port", str(self.ports[2]),
-             "--latency-ms", str(self.args.latency_ms), "--jitter-ms", str(self.args.jitter_ms)],
+             "--products-port", str(self.ports[1]), "--prescriptions-port", str(self.ports[2])],
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL))
         for url in (self.users, self.products, self.prescriptions):
             wait_for(url + "/__sandbox__/state")
@@ -101,6 +100,13 @@ class Bench:
         response = self.http.request(method, self.users + "/__sandbox__/" + path, timeout=30, **kwargs)
         response.raise_for_status()
         return response.json()
+
+    def reset(self) -> None:
+        """Reseed the sandbox; a reset clears faults, so the injected latency is set again."""
+        self.control("POST", "reset")
+        for service in ("usuarios", "productos", "recetas"):
+            self.control("POST", "faults", json={"servicio": service, "latency_ms": self.args.latency_ms,
+                                                 "jitter_ms": self.args.jitter_ms})
 
     def upstream_calls(self) -> int:
         return sum(self.control("GET", "state")["peticiones"].values())
@@ -143,7 +149,7 @@ class Bench:
         admin = self.admin_token()
         for workload in self.args.workloads.split(","):
             purchases, distinct = (int(x) for x in workload.split("x"))
-            self.control("POST", "reset")
+            self.reset()
             token = self.customer(purchases, distinct)
             for label, path, who in (("GET /compras/me", "/compras/me", token),
                                      ("GET /compras/all", "/compras/all", admin)):
@@ -152,7 +158,7 @@ class Bench:
                 distinct_seen = len({ln["producto_id"] for c in body["compras"] for ln in c["productos_detalle"]})
                 rows.append({"caso": label, "carga": f"{len(body['compras'])} compras x {distinct_seen} productos",
                              **result, "floor": self.listing_floor(body)})
-        self.control("POST", "reset")
+        self.reset()
         catalogue = self.http.get(self.products + "/api/productos/paged", params={"pagesize": 500}, timeout=30).json()
         cheap = [p["id"] for p in catalogue["productos"] if not p["requiere_receta"] and p["stock"] >= 100][:3]
         body = {"productos": [{"producto_id": pid, "cantidad": 1} for pid in cheap]}
@@ -220,7 +226,7 @@ def main(argv: list[str] | None = None) -> None:
     bench.start()
     try:
         rows = bench.run()
-        bench.control("POST", "reset")
+        bench.reset()
         tput = bench.throughput(bench.customer(100, 30)) if args.clients else None
     finally:
         bench.stop()

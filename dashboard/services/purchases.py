@@ -28,6 +28,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.core.cache import cache
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -511,9 +512,27 @@ def purchase_get(*, upstreams: Upstreams, caller: User, purchase_id: int) -> Enr
     return enriched[0]
 
 
+def _listing_products(upstreams: Upstreams, ids: list[int]) -> list[Product | BaseException]:
+    """Product details for listings, one call per distinct id, concurrently.
+
+    With `PRODUCT_CACHE_SECONDS` > 0 they are cached for that long. Only listings read this cache,
+    never the stock check of a purchase; and product details are public (the products service has
+    no auth), so one cache entry per product serves every caller without leaking anything.
+    """
+    ttl = settings.PRODUCT_CACHE_SECONDS
+    keys = {pid: f"listado:producto:{pid}" for pid in ids}
+    cached = cache.get_many(list(keys.values())) if ttl > 0 else {}
+    missing = [pid for pid in ids if keys[pid] not in cached]
+    fetched = dict(zip(missing, map_concurrently(upstreams.products.product_get, missing, return_exceptions=True),
+                       strict=True))
+    if ttl > 0:
+        cache.set_many({keys[pid]: product for pid, product in fetched.items() if isinstance(product, Product)}, ttl)
+    return [cached[keys[pid]] if keys[pid] in cached else fetched[pid] for pid in ids]
+
+
 def _enrich(upstreams: Upstreams, purchases: list[Purchase]) -> tuple[list[EnrichedPurchase], list[str]]:
     ids = sorted({pid for p in purchases for pid in p.productos})
-    results = map_concurrently(upstreams.products.product_get, ids, return_exceptions=True)
+    results = _listing_products(upstreams, ids)
     products: dict[int, Product | None] = {}
     service_down = False
     for pid, result in zip(ids, results, strict=True):

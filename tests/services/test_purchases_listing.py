@@ -15,7 +15,7 @@ from dashboard.services.purchases import (
     purchase_to_wire,
     purchases_list,
 )
-from tests.conftest import PRODUCTS, USERS
+from tests.conftest import PRESCRIPTIONS, PRODUCTS, USERS
 from tests.payloads import product_payload, purchase_payload
 from tests.services.test_purchases_support import FakeProducts, Overlap, buyer, calls, upstreams
 
@@ -61,6 +61,36 @@ def test_purchases_list_reads_each_distinct_product_once(mocked, catalogue):
     listing()
     assert [calls(mocked, "GET", product_url(p)) for p in (1, 2, 3)] == [1, 1, 1]
     assert calls(mocked, "GET", MINE) == 1 and len(mocked.calls) == 4
+
+
+def test_purchases_list_reads_products_once_per_ttl_with_the_listing_cache(mocked, catalogue, settings):
+    settings.PRODUCT_CACHE_SECONDS = 30
+    mocked.get(MINE, json=SEED)
+    first = listing()
+    second = listing()
+    assert [calls(mocked, "GET", product_url(p)) for p in (1, 2, 3)] == [1, 1, 1]
+    assert [line.nombre for line in second.compras[0].lines] == [line.nombre for line in first.compras[0].lines]
+
+
+def test_purchases_list_without_the_cache_reads_products_every_time(mocked, catalogue, settings):
+    settings.PRODUCT_CACHE_SECONDS = 0
+    mocked.get(MINE, json=SEED)
+    listing()
+    listing()
+    assert [calls(mocked, "GET", product_url(p)) for p in (1, 2, 3)] == [2, 2, 2]
+
+
+def test_purchase_stock_check_ignores_the_listing_cache(mocked, settings):
+    from dashboard.services.purchases import _listing_products, _stage_one
+
+    settings.PRODUCT_CACHE_SECONDS = 30
+    FakeProducts(mocked, product_payload(1, stock=5))
+    _listing_products(upstreams(), [1])  # the listing cache now holds product 1
+    mocked.get(f"{PRODUCTS}/api/ofertas/all", json=[])
+    mocked.get(f"{PRESCRIPTIONS}/api/recetas/filter", json={"page": 1, "pagesize": 100, "total": 0, "items": []})
+    before = calls(mocked, "GET", product_url(1))
+    _stage_one(upstreams(), buyer("CLIENTE"), [1])
+    assert calls(mocked, "GET", product_url(1)) == before + 1
 
 
 def test_purchases_list_reads_products_concurrently(mocked):
