@@ -23,6 +23,10 @@ test: install
 bench: install
 	$(PY) -m bench
 
+## README screenshots from a demo-like run (sandbox + orchestrator + Debian's Chromium)
+screenshots: install
+	$(PY) scripts/screenshots.py
+
 lint: install
 	$(PY) -m ruff check .
 

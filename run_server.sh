@@ -41,7 +41,8 @@ if [[ $DEMO == 1 ]]; then
   export SESSION_COOKIE_SECURE=False CSRF_COOKIE_SECURE=False
   export CORS_ALLOWED_ORIGINS=${CORS_ALLOWED_ORIGINS:-http://localhost:*,http://127.0.0.1:*}
   export ALLOWED_HOSTS=${ALLOWED_HOSTS:-localhost,127.0.0.1}
-  "$PY" manage.py sandbox --quiet &
+  # The sandbox prints its own banner; ours below says the same once, after the orchestrator is up.
+  "$PY" manage.py sandbox --quiet > /dev/null &
   pids+=($!)
   wait_for_port 8081 && wait_for_port 8082 && wait_for_port 8083
 fi

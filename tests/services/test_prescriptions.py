@@ -316,7 +316,7 @@ def test_validity_check_is_valid_on_its_last_day_and_expired_the_next():
     issued = _utc(2025, 10, 15)
     assert validity_check(issued, now=_utc(2025, 11, 14, 20), validity_days=30).ok
     expired = validity_check(issued, now=_utc(2025, 11, 15, 20), validity_days=30)
-    assert not expired.ok and expired.data["dias_restantes"] == 0 and "2025-11-14" in expired.mensaje
+    assert not expired.ok and expired.data["dias_restantes"] == 0 and "14/11/2025" in expired.mensaje
 
 
 def test_validity_check_reads_a_timed_emission_on_limas_calendar():
