@@ -84,6 +84,7 @@ class Bench:
         })
         if self.args.cache_url:
             env["CACHE_URL"] = self.args.cache_url
+        env["PRODUCT_CACHE_SECONDS"] = str(self.args.product_cache_seconds)
         self.procs.append(subprocess.Popen(
             [python, "-m", "gunicorn", "portal.wsgi", "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{self.port}"],
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
@@ -191,7 +192,8 @@ class Bench:
 def render(args: argparse.Namespace, rows: list[dict[str, Any]], tput: dict[str, float] | None) -> str:
     lines = [
         f"Latencia inyectada por llamada upstream: {args.latency_ms} ms (jitter {args.jitter_ms} ms); "
-        f"UPSTREAM_MAX_CONCURRENCY={args.concurrency}; {args.repeat} repeticiones tras 1 de calentamiento.",
+        f"UPSTREAM_MAX_CONCURRENCY={args.concurrency}; PRODUCT_CACHE_SECONDS={args.product_cache_seconds}; "
+        f"{args.repeat} repeticiones tras 1 de calentamiento.",
         "",
         "| caso | carga | p50 ms | p95 ms | llamadas upstream | piso ms | p50 / piso |",
         "|---|---|---:|---:|---:|---:|---:|",
@@ -219,7 +221,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--threads", type=int, default=16)
     parser.add_argument("--cache-url", default="")
+    parser.add_argument("--product-cache-seconds", type=int, default=0,
+                        help="PRODUCT_CACHE_SECONDS of the orchestrator (listing cache; 0 = off)")
     parser.add_argument("--write", default="", help="also write the table into this Markdown file")
+    parser.add_argument("--append", action="store_true", help="with --write: add a section instead of replacing")
     args = parser.parse_args(argv)
 
     bench = Bench(args)
@@ -234,9 +239,12 @@ def main(argv: list[str] | None = None) -> None:
     print(table)
     if args.write:
         command = "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:])
-        Path(args.write).write_text(
-            "# Rendimiento\n\nGenerado con `" + command.strip() + "` (`make bench`).\n\n" + table, encoding="utf-8")
-
+        section = "Generado con `" + command.strip() + "`.\n\n" + table
+        path = Path(args.write)
+        if args.append and path.exists():
+            path.write_text(path.read_text(encoding="utf-8") + "\n" + section, encoding="utf-8")
+        else:
+            path.write_text("# Rendimiento\n\n" + section, encoding="utf-8")
 
 if __name__ == "__main__":
     main()

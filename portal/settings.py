@@ -149,6 +149,8 @@ UPSTREAM_CONNECT_TIMEOUT = env.float("UPSTREAM_CONNECT_TIMEOUT", default=2.0)
 UPSTREAM_READ_TIMEOUT = env.float("UPSTREAM_READ_TIMEOUT", default=5.0)
 UPSTREAM_MAX_CONCURRENCY = env.int("UPSTREAM_MAX_CONCURRENCY", default=16)
 READY_TIMEOUT = env.float("READY_TIMEOUT", default=2.0)
+# Honour HTTP(S)_PROXY / NO_PROXY / .netrc for upstream calls (off: they are internal services).
+UPSTREAM_TRUST_ENV = env.bool("UPSTREAM_TRUST_ENV", default=False)
 # No chain of upstream calls made for one request may run past this many seconds.
 UPSTREAM_DEADLINE = env.float("UPSTREAM_DEADLINE", default=8.0)
 # Idempotent reads (GET) are retried once on connection errors and 502/503/504; writes never.

@@ -66,6 +66,9 @@ def session_for(service: str) -> requests.Session:
         session = _sessions.get(service)
         if session is None:
             session = requests.Session()
+            # Reading proxies and ~/.netrc from the environment costs CPU on every call; the upstreams
+            # are internal services, so only UPSTREAM_TRUST_ENV=True turns that back on.
+            session.trust_env = settings.UPSTREAM_TRUST_ENV
             pool = max(settings.UPSTREAM_MAX_CONCURRENCY, 10)
             # No automatic retries here: writes must never be repeated behind the caller's back.
             adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool, max_retries=0)
