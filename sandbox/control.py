@@ -194,6 +194,11 @@ class Sandbox:
         with self._log_lock:
             return [(method, target if with_query else path) for method, path, target in self._log[service]]
 
+    def connections(self, service: str) -> int:
+        """TCP connections the service has accepted (keep-alive reuse keeps this low)."""
+        self._fault_set(service)
+        return self._listeners[service].connections_accepted
+
     def clear_requests(self) -> None:
         with self._log_lock:
             for log in self._log.values():

@@ -207,11 +207,13 @@ class ServiceServer(ThreadingHTTPServer):
         self.access_log = access_log
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
+        self.accepted = 0  # TCP connections accepted, so tests can see keep-alive reuse
         super().__init__(address, _Handler)
 
     def process_request(self, request, client_address):
         with self._connections_lock:
             self._connections.add(request)
+            self.accepted += 1
         super().process_request(request, client_address)
 
     def shutdown_request(self, request):
@@ -245,6 +247,13 @@ class Listener:
         self._server: ServiceServer | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._accepted_before = 0  # by servers of earlier up/down cycles
+
+    @property
+    def connections_accepted(self) -> int:
+        """TCP connections this service has accepted since it was created."""
+        server = self._server
+        return self._accepted_before + (server.accepted if server else 0)
 
     @property
     def running(self) -> bool:
@@ -268,6 +277,8 @@ class Listener:
 
     def stop(self) -> None:
         with self._lock:
+            if self._server is not None:
+                self._accepted_before += self._server.accepted
             server, self._server = self._server, None
             if server is None:
                 return
