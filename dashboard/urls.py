@@ -1,7 +1,7 @@
 """The dashboard's pages and fragments. URL names equal view names."""
 from django.urls import path, register_converter
 
-from dashboard.views import auth, home, prescriptions, purchases, status
+from dashboard.views import apidocs, auth, home, prescriptions, purchases, status
 
 
 class ObjectIdConverter:
@@ -33,4 +33,5 @@ urlpatterns = [
     path("recetas/<objectid:receta_id>/estado", prescriptions.prescription_set_state, name="prescription_set_state"),
     path("estado", status.status, name="status"),
     path("estado/luz", status.status_light, name="status_light"),
+    path("api", apidocs.api_docs, name="api_docs"),
 ]

@@ -9,6 +9,10 @@ from typing import Any
 
 from django.conf import settings
 
+from dashboard.services.prescriptions import MOTIVO_MAX_CHARS, STATE_KEYS
+from dashboard.services.purchases import DATOS_ADICIONALES_MAX_BYTES, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX
+from dashboard.services.purchases import PRODUCT_ID_MAX as ID_MAX
+
 SERVICES = ["usuarios_y_autenticacion_y_compras", "productos_y_ofertas", "recetas_y_medicos"]
 
 
@@ -16,13 +20,14 @@ def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+def _json(schema: dict[str, Any], description: str, **headers: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}},
-            "headers": {"X-Request-ID": {"$ref": "#/components/headers/XRequestID"}}}
+            "headers": {"X-Request-ID": {"$ref": "#/components/headers/XRequestID"},
+                        **{name: {"$ref": f"#/components/headers/{ref}"} for name, ref in headers.items()}}}
 
 
-def _error(description: str) -> dict[str, Any]:
-    return _json(_ref("Error"), description)
+def _error(description: str, **headers: str) -> dict[str, Any]:
+    return _json(_ref("Error"), description, **headers)
 
 
 ERRORS_COMMON = {
@@ -30,18 +35,26 @@ ERRORS_COMMON = {
     "401": _error("Token ausente, mal formado, inválido o expirado"),
     "403": _error("Autenticado pero sin permiso (p. ej. no es ADMIN)"),
     "413": _error("Cuerpo demasiado grande"),
-    "429": _error("Límite de solicitudes alcanzado (con Retry-After)"),
+    "429": _error("Límite de solicitudes alcanzado (con Retry-After)", **{"Retry-After": "RetryAfter"}),
     "502": _error("Un servicio respondió 5xx o algo fuera de su contrato"),
-    "503": _error("Un servicio no está disponible o su circuito está abierto (con Retry-After)"),
+    "503": _error("Un servicio no está disponible o su circuito está abierto (con Retry-After)",
+                  **{"Retry-After": "RetryAfterOptional"}),
     "504": _error("Un servicio no respondió a tiempo"),
 }
 
 
 def _with(*codes: str, **extra: dict[str, Any]) -> dict[str, Any]:
-    responses = {code: ERRORS_COMMON[code] for code in codes}
+    # Any request may carry a body, so any route can answer 413.
+    responses = {code: ERRORS_COMMON[code] for code in sorted({*codes, "413"})}
     responses.update(extra)
-    responses["405"] = _error("Método no permitido (con Allow)")
-    return responses
+    responses["405"] = _error("Método no permitido (con Allow)", Allow="Allow")
+    return dict(sorted(responses.items()))
+
+
+def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    # An empty value counts as absent: the dashboard's filter form sends every field, filled or not.
+    return {"name": name, "in": "query", "description": description + ". Vacío = sin filtro.",
+            "schema": {"anyOf": [schema, {"type": "string", "maxLength": 0}]}}
 
 
 def _money() -> dict[str, Any]:
@@ -54,12 +67,15 @@ def schema() -> dict[str, Any]:
                  "description": "ObjectId de 24 caracteres hexadecimales",
                  "schema": {"type": "string", "pattern": "^[0-9a-fA-F]{24}$"}}
     listing_params = [
-        {"name": "usuario_id", "in": "query", "schema": {"type": "integer", "minimum": 1}},
-        {"name": "desde", "in": "query", "schema": {"type": "string", "format": "date"}},
-        {"name": "hasta", "in": "query", "schema": {"type": "string", "format": "date"}},
-        {"name": "producto_id", "in": "query", "schema": {"type": "integer", "minimum": 1}},
-        {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
-        {"name": "page_size", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200}},
+        _query("usuario_id", {"type": "integer", "minimum": 1, "maximum": ID_MAX}, "Solo compras de este usuarioId"),
+        _query("desde", {"type": "string", "format": "date"}, "Desde esta fecha (AAAA-MM-DD), inclusive"),
+        _query("hasta", {"type": "string", "format": "date"}, "Hasta esta fecha (AAAA-MM-DD), inclusive"),
+        _query("producto_id", {"type": "integer", "minimum": 1, "maximum": ID_MAX},
+               "Solo compras que incluyen este producto"),
+        _query("page", {"type": "integer", "minimum": 1, "maximum": 10**6},
+               "Página (activa la paginación; por defecto 1)"),
+        _query("page_size", {"type": "integer", "minimum": 1, "maximum": PAGE_SIZE_MAX},
+               f"Tamaño de página (activa la paginación; por defecto {PAGE_SIZE_DEFAULT})"),
     ]
     return {
         "openapi": "3.1.0",
@@ -87,6 +103,8 @@ def schema() -> dict[str, Any]:
                 "summary": "Registrar una compra validando stock y recetas", "operationId": "purchase_register",
                 "security": bearer,
                 "parameters": [{"name": "Idempotency-Key", "in": "header", "required": False,
+                                "description": ("El mismo llamante con la misma clave y el mismo cuerpo recibe "
+                                                "la primera respuesta otra vez (24 h); nada se compra dos veces"),
                                 "schema": {"type": "string", "minLength": 1, "maxLength": 255,
                                            "pattern": "^[\\x21-\\x7E]+$"}}],
                 "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("PurchaseRequest")}}},
@@ -121,20 +139,30 @@ def schema() -> dict[str, Any]:
             "/recetas/validar/{receta_id}": {"put": {
                 "summary": "Igual que estado/{receta_id} con VALIDADA (cuerpo vacío)",
                 "operationId": "prescription_validate", "security": bearer, "parameters": [receta_id],
+                "requestBody": {"required": False,
+                                "content": {"application/json": {"schema": _ref("ValidationBody")}}},
                 "responses": _with("400", "401", "403", "413", "429", "502", "503", "504", **{
                     "200": _json(_ref("StateChangeResult"), "Receta validada"),
                     "404": _error("Receta no encontrada"),
                 }),
             }},
             "/openapi.json": {"get": {"summary": "Este documento", "operationId": "openapi",
-                                      "responses": _with(**{"200": {"description": "OpenAPI 3.1",
+                                      "responses": _with("429", **{"200": {"description": "OpenAPI 3.1",
                                                                     "content": {"application/json": {}}}})}},
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
                                            "description": "El token de POST /api/auth/login del servicio de usuarios"}},
-            "headers": {"XRequestID": {"description": "Id de la solicitud (el del cliente si es válido)",
-                                       "schema": {"type": "string"}}},
+            "headers": {
+                "XRequestID": {"description": "Id de la solicitud (el del cliente si es válido)", "required": True,
+                               "schema": {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,128}$"}},
+                "RetryAfter": {"description": "Segundos que conviene esperar antes de reintentar", "required": True,
+                               "schema": {"type": "string", "pattern": "^[0-9]+$"}},
+                "RetryAfterOptional": {"description": "Segundos que conviene esperar (si el circuito está abierto)",
+                                       "schema": {"type": "string", "pattern": "^[0-9]+$"}},
+                "Allow": {"description": "Métodos que la ruta admite", "required": True,
+                          "schema": {"type": "string"}},
+            },
             "schemas": {
                 "Error": {
                     "type": "object", "required": ["error", "details"],
@@ -165,26 +193,32 @@ def schema() -> dict[str, Any]:
                 "PurchaseRequest": {
                     "oneOf": [
                         {"type": "object", "required": ["productos"], "title": "Líneas",
+                         # With `cantidades` present the body is read as the parallel-lists shape.
+                         "not": {"required": ["cantidades"]},
                          "properties": {
                              "productos": {"type": "array", "minItems": 1, "maxItems": settings.MAX_LINEAS,
                                            "items": {"type": "object", "required": ["producto_id", "cantidad"],
                                                      "properties": {
-                                                         "producto_id": {"type": "integer", "minimum": 1},
+                                                         "producto_id": {"type": "integer", "minimum": 1,
+                                                                         "maximum": ID_MAX},
                                                          "cantidad": {"type": "integer", "minimum": 1,
                                                                       "maximum": settings.MAX_CANTIDAD}}}},
-                             "datos_adicionales": {"type": "object", "description": "Hasta 2 KB; se devuelve tal cual"},
+                             "datos_adicionales": _ref("DatosAdicionales"),
                          }},
                         {"type": "object", "required": ["productos", "cantidades"], "title": "Listas paralelas",
                          "properties": {
                              "productos": {"type": "array", "minItems": 1, "maxItems": settings.MAX_LINEAS,
-                                           "items": {"type": "integer", "minimum": 1}},
+                                           "items": {"type": "integer", "minimum": 1, "maximum": ID_MAX}},
                              "cantidades": {"type": "array", "minItems": 1, "maxItems": settings.MAX_LINEAS,
                                             "items": {"type": "integer", "minimum": 1,
                                                       "maximum": settings.MAX_CANTIDAD}},
-                             "datos_adicionales": {"type": "object"},
+                             "datos_adicionales": _ref("DatosAdicionales"),
                          }},
                     ],
                 },
+                "DatosAdicionales": {"type": ["object", "null"],
+                                     "description": f"Hasta {DATOS_ADICIONALES_MAX_BYTES} bytes en JSON; se devuelve "
+                                                    "tal cual y nunca se envía a los servicios"},
                 "PurchaseLine": {
                     "type": "object", "required": ["producto_id", "cantidad", "nombre", "precio"],
                     "properties": {
@@ -223,13 +257,22 @@ def schema() -> dict[str, Any]:
                 },
                 "StateChange": {
                     "type": "object",
-                    "description": "Clave estadovalidacion, estadoValidacion o estado; valor sin distinguir mayúsculas",
+                    "description": ("El estado va en estadovalidacion, estadoValidacion o estado (si van varias, "
+                                    "deben coincidir); el valor no distingue mayúsculas"),
+                    "anyOf": [{"required": [key]} for key in STATE_KEYS],
                     "properties": {
-                        "estadovalidacion": {"type": "string", "enum": ["VALIDADA", "RECHAZADA", "PENDIENTE",
-                                                                         "validada", "rechazada", "pendiente"]},
-                        "motivo": {"type": "string", "maxLength": 500},
+                        **{key: _ref("Estado") for key in STATE_KEYS},
+                        "motivo": {"type": ["string", "null"], "maxLength": MOTIVO_MAX_CHARS,
+                                   "description": "Se devuelve en la respuesta de un rechazo"},
                     },
                 },
+                "ValidationBody": {
+                    "type": ["object", "null"],
+                    "description": "Opcional: vacío, o un estado que solo puede ser VALIDADA",
+                    "properties": {key: {"type": "string", "enum": ["VALIDADA", "validada"]} for key in STATE_KEYS},
+                },
+                "Estado": {"type": "string", "enum": ["VALIDADA", "RECHAZADA", "PENDIENTE",
+                                                      "validada", "rechazada", "pendiente"]},
                 "StateChangeResult": {
                     "type": "object", "required": ["mensaje", "receta"],
                     "properties": {
