@@ -122,46 +122,41 @@ class LockUnavailable(OrchestratorError):
 
 # Upstream errors ---------------------------------------------------------------------------------
 class UpstreamError(OrchestratorError):
-    """Something went wrong talking to one upstream service, named in `service`."""
+    """Something went wrong talking to one upstream service, named in `service` and `details.servicio`."""
+
+    template = _("Error en el servicio de %(servicio)s")
 
     def __init__(self, service: str, message: str | None = None, *, details: dict[str, Any] | None = None,
                  status: int | None = None) -> None:
         self.service = service
+        if message is None:
+            message = self.template % {"servicio": SERVICE_LABELS.get(service, service)}
         super().__init__(message, details={"servicio": service, **(details or {})}, status=status)
 
 
 class UpstreamUnavailable(UpstreamError):
     code = "servicio_no_disponible"
     status = 503
+    template = _("El servicio de %(servicio)s no está disponible")
     retry_after = 5
 
     def __init__(self, service: str, message: str | None = None, *, retry_after: int | None = None,
                  **kwargs: Any) -> None:
-        label = SERVICE_LABELS.get(service, service)
         if retry_after is not None:
             self.retry_after = retry_after
-        super().__init__(service, message or _("El servicio de %(servicio)s no está disponible") % {"servicio": label},
-                         **kwargs)
+        super().__init__(service, message, **kwargs)
 
 
 class UpstreamTimeout(UpstreamError):
     code = "servicio_sin_respuesta"
     status = 504
-
-    def __init__(self, service: str, message: str | None = None, **kwargs: Any) -> None:
-        label = SERVICE_LABELS.get(service, service)
-        super().__init__(service, message or _("El servicio de %(servicio)s no respondió a tiempo") % {"servicio": label},
-                         **kwargs)
+    template = _("El servicio de %(servicio)s no respondió a tiempo")
 
 
 class UpstreamFailed(UpstreamError):
     code = "servicio_con_error"
     status = 502
-
-    def __init__(self, service: str, message: str | None = None, **kwargs: Any) -> None:
-        label = SERVICE_LABELS.get(service, service)
-        super().__init__(service, message or _("El servicio de %(servicio)s respondió con un error") % {"servicio": label},
-                         **kwargs)
+    template = _("El servicio de %(servicio)s respondió con un error")
 
 
 class UpstreamRejected(UpstreamError):

@@ -219,7 +219,7 @@ class Prescription:
     def from_wire(cls, data: Any) -> Prescription:
         fecha = parse_naive_datetime(_req(data, "fechaEmision", str))
         if fecha.tzinfo is None:
-            fecha = fecha.replace(tzinfo=dt.timezone.utc)
+            fecha = fecha.replace(tzinfo=dt.UTC)
         return cls(
             id=_req(data, "_id", str),
             paciente_dni=_req(data, "pacienteDNI", str),

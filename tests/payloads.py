@@ -34,10 +34,11 @@ def offer_payload(id: int = 1, *, detalles: list[tuple[int, float]], days: int =
 def prescription_payload(id: str = "68f7c2e4a1b2c3d4e5f60718", *, dni: str = "72345678", cmp: str = "CMP100001",
                          days_ago: int = 2, productos: list[tuple[int, str, int]] | None = None,
                          estado: str = "pendiente") -> dict:
-    emitted = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=days_ago)).strftime("%Y-%m-%dT00:00:00.000Z")
+    emitted = (dt.datetime.now(dt.UTC) - dt.timedelta(days=days_ago)).strftime("%Y-%m-%dT00:00:00.000Z")
     productos = productos if productos is not None else [(40, "Amoxicilina 500mg", 2)]
     return {"_id": id, "pacienteDNI": dni, "medicoCMP": cmp, "fechaEmision": emitted,
-            "productos": [{"id": p, "nombre": n, "cantidad": c, "_id": f"{i:024x}"} for i, (p, n, c) in enumerate(productos)],
+            "productos": [{"id": p, "nombre": n, "cantidad": c, "_id": f"{i:024x}"}
+                          for i, (p, n, c) in enumerate(productos)],
             "archivoPDF": "https://example.com/recetas/x.pdf", "estadoValidacion": estado,
             "createdAt": "2025-10-21T18:02:11.512Z", "updatedAt": "2025-10-21T18:02:11.512Z", "__v": 0}
 

@@ -170,7 +170,8 @@ class BaseClient:
             try:
                 return self._once(method, path_template, url, **kwargs)
             except (UpstreamUnavailable, UpstreamFailed) as exc:
-                retriable = isinstance(exc, UpstreamUnavailable) or exc.details.get("upstream_status") in (502, 503, 504)
+                retriable = (isinstance(exc, UpstreamUnavailable)
+                             or exc.details.get("upstream_status") in (502, 503, 504))
                 remaining = context.current().remaining()
                 pause = random.uniform(0.05, 0.15)  # noqa: S311 - jitter, not security
                 if attempt == attempts or not retriable or (remaining is not None and remaining < pause + 0.5):

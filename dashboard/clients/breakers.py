@@ -57,7 +57,7 @@ class CircuitBreaker:
     def record_failure(self, error: Exception) -> None:
         with self._lock:
             self.failures += 1
-            self.last_error = {"mensaje": str(error), "cuando": dt.datetime.now(dt.timezone.utc)}
+            self.last_error = {"mensaje": str(error), "cuando": dt.datetime.now(dt.UTC)}
             if self.trial_running or self.failures >= self.fail_max:
                 self.opened_at = time.monotonic()
             self.trial_running = False

@@ -5,7 +5,7 @@ from typing import Any
 
 from dashboard.clients.base import BaseClient, prescription_id
 from dashboard.errors import SERVICE_PRESCRIPTIONS, UpstreamRejected
-from dashboard.types import DoctorPage, Prescription, PrescriptionPage, WireError
+from dashboard.types import DoctorPage, Prescription, PrescriptionPage
 
 STATES = ("pendiente", "validada", "rechazada")
 

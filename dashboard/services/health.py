@@ -24,6 +24,7 @@ def readiness() -> dict[str, Any]:
     """Each upstream's `/echo`, concurrently: `ready` only when all three answer."""
     clients = [UsersClient(), ProductsClient(), PrescriptionsClient()]
     results = gather([lambda c=c: _probe(c) for c in clients])
-    servicios = {c.service: {**r, "circuito": breaker_state(c.service)["estado"]} for c, r in zip(clients, results)}
+    servicios = {client.service: {**result, "circuito": breaker_state(client.service)["estado"]}
+                 for client, result in zip(clients, results, strict=True)}
     status = "ready" if all(r["status"] == "up" for r in results) else "degraded"
     return {"status": status, "servicios": servicios}

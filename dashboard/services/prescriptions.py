@@ -242,8 +242,8 @@ def validity_check(fecha_emision: dt.datetime, *, now: dt.datetime | None = None
         "vence": dt.datetime.combine(last_day, dt.time(23, 59, 59), LIMA),
     }
     if elapsed < 0:
-        return Check(False, _("La fecha de emisión (%(fecha)s) está en el futuro") % {"fecha": issued.strftime("%d/%m/%Y")},
-                     data)
+        return Check(False, _("La fecha de emisión (%(fecha)s) está en el futuro")
+                     % {"fecha": issued.strftime("%d/%m/%Y")}, data)
     if today > last_day:
         return Check(False, _("La receta venció el %(fecha)s (validez de %(dias)d días)") % {
             "fecha": last_day.strftime("%d/%m/%Y"), "dias": validity_days}, data)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import re
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -601,12 +602,16 @@ def _query_int(query: Mapping[str, str], name: str, low: int, high: int) -> int 
     return int(raw)
 
 
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
 def _query_date(query: Mapping[str, str], name: str) -> dt.date | None:
     raw = (query.get(name) or "").strip()
     if not raw:
         return None
     try:
-        if len(raw) != 10:
+        # fromisoformat also reads ISO week dates ("2025-W43-2"): only AAAA-MM-DD is documented.
+        if not _ISO_DATE.match(raw):
             raise ValueError(raw)
         return dt.date.fromisoformat(raw)
     except ValueError as exc:

@@ -6,11 +6,10 @@ import logging
 
 import pytest
 import requests
-import responses
 
 from dashboard import context
 from dashboard.clients import PrescriptionsClient, ProductsClient, UsersClient
-from dashboard.errors import UpstreamFailed, UpstreamRejected, UpstreamTimeout, UpstreamUnavailable, BadRequest
+from dashboard.errors import BadRequest, UpstreamFailed, UpstreamRejected, UpstreamTimeout, UpstreamUnavailable
 from tests.conftest import PRESCRIPTIONS, PRODUCTS, USERS
 from tests.payloads import product_payload, user_payload
 
@@ -133,7 +132,8 @@ def test_client_uses_timeouts_from_settings(mocked, settings, monkeypatch):
     assert seen["timeout"] == (1.5, 3.5)
 
 
-@pytest.mark.parametrize("bad", ["../admin", "1/../../x", "%2e%2e", "-1", "1.5", "true", True, 0, -3, 1.5, None, "", " 1"])
+@pytest.mark.parametrize("bad", ["../admin", "1/../../x", "%2e%2e", "-1", "1.5", "true", True, 0, -3, 1.5, None, "",
+                                 " 1"])
 def test_client_refuses_bad_product_ids_without_network(mocked, bad):
     with pytest.raises(BadRequest):
         ProductsClient().product_get(bad)

@@ -7,7 +7,8 @@ from dashboard.text import name_key, names_match
 
 
 @pytest.mark.parametrize("scanned", ["AMOXICILÍNA 500mg", "Amoxicilina  500mg", " amoxicilina 500MG ",
-                                     "Amoxicilina\u00a0500mg", "Amoxicilina\t500mg", "Amoxicilina 500 mg", "amoxicilina  500  MG"])
+                                     "Amoxicilina\u00a0500mg", "Amoxicilina\t500mg", "Amoxicilina 500 mg",
+                                     "amoxicilina  500  MG"])
 def test_names_match_ignores_case_accents_and_spacing(scanned):
     assert names_match(scanned, "Amoxicilina 500mg")
 

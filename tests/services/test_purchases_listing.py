@@ -207,6 +207,7 @@ def test_parse_purchase_filters_treats_empty_values_as_absent():
 @pytest.mark.parametrize("query", [
     {"usuario_id": "abc"}, {"usuario_id": "-1"}, {"usuario_id": "0"}, {"usuario_id": "1.5"}, {"producto_id": "x"},
     {"desde": "2025-13-01"}, {"desde": "ayer"}, {"hasta": "2025-10-01T00:00:00"}, {"hasta": "20251001"},
+    {"desde": "2025-W43-2"}, {"hasta": "2025-10-1 "},
     {"desde": "2025-10-05", "hasta": "2025-10-01"},
     {"page": "0"}, {"page": "uno"}, {"page_size": "0"}, {"page_size": "201"}, {"usuario_id": "١"},
 ])
