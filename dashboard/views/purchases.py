@@ -56,8 +56,13 @@ def purchase_list(request: HttpRequest) -> HttpResponse:
     return render(request, "dashboard/purchase_list.html", context, status=200 if status == 422 else status)
 
 
-def _purchase(request: HttpRequest, purchase_id: int) -> Any:
-    return purchase_get(upstreams=request.upstreams, caller=request.dashboard_user, purchase_id=purchase_id)
+def _purchase_page_or_row(request: HttpRequest, purchase_id: int, *, expanded: bool) -> HttpResponse:
+    """The purchase page, or for htmx its row in the list (expanded to its lines or collapsed)."""
+    purchase = purchase_get(upstreams=request.upstreams, caller=request.dashboard_user, purchase_id=purchase_id)
+    context = {"nav": "compras", "compra": purchase, "expanded": expanded}
+    if wants_fragment(request):
+        return render(request, "dashboard/partials/purchase_row.html", context)
+    return render(request, "dashboard/purchase_detail.html", context)
 
 
 @require_GET
@@ -65,10 +70,7 @@ def _purchase(request: HttpRequest, purchase_id: int) -> Any:
 @login_required_dashboard
 def purchase_detail(request: HttpRequest, purchase_id: int) -> HttpResponse:
     """The purchase page; for htmx, its row in the list expanded to its product lines."""
-    context = {"nav": "compras", "compra": _purchase(request, purchase_id), "expanded": True}
-    if wants_fragment(request):
-        return render(request, "dashboard/partials/purchase_row.html", context)
-    return render(request, "dashboard/purchase_detail.html", context)
+    return _purchase_page_or_row(request, purchase_id, expanded=True)
 
 
 @require_GET
@@ -76,10 +78,7 @@ def purchase_detail(request: HttpRequest, purchase_id: int) -> HttpResponse:
 @login_required_dashboard
 def purchase_row(request: HttpRequest, purchase_id: int) -> HttpResponse:
     """The purchase's row in the list, collapsed; a normal request gets the purchase page."""
-    context = {"nav": "compras", "compra": _purchase(request, purchase_id), "expanded": False}
-    if wants_fragment(request):
-        return render(request, "dashboard/partials/purchase_row.html", context)
-    return render(request, "dashboard/purchase_detail.html", context)
+    return _purchase_page_or_row(request, purchase_id, expanded=False)
 
 
 @require_GET

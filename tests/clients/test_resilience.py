@@ -19,6 +19,13 @@ def _no_sleep(monkeypatch):
     monkeypatch.setattr("dashboard.clients.base.time.sleep", lambda s: None)
 
 
+def trip_the_breaker(mocked) -> None:
+    mocked.get(URL, status=500, body="boom")
+    for _ in range(5):
+        with pytest.raises(UpstreamFailed):
+            ProductsClient().product_get(1)
+
+
 def test_get_is_retried_once_after_a_refused_connection(mocked):
     mocked.get(URL, body=requests.exceptions.ConnectionError("refused"))
     mocked.get(URL, json=product_payload(1))
@@ -58,10 +65,7 @@ def test_writes_are_never_retried(mocked):
 
 
 def test_breaker_opens_after_five_failures_and_answers_at_once(mocked):
-    mocked.get(URL, status=500, body="boom")
-    for _ in range(5):
-        with pytest.raises(UpstreamFailed):
-            ProductsClient().product_get(1)
+    trip_the_breaker(mocked)
     calls_before = len(mocked.calls)
     with pytest.raises(UpstreamUnavailable) as exc:
         ProductsClient().product_get(1)
@@ -79,10 +83,7 @@ def test_breaker_ignores_4xx(mocked):
 
 
 def test_breaker_closes_after_a_successful_trial(mocked):
-    mocked.get(URL, status=500, body="boom")
-    for _ in range(5):
-        with pytest.raises(UpstreamFailed):
-            ProductsClient().product_get(1)
+    trip_the_breaker(mocked)
     breaker = breaker_for("productos_y_ofertas")
     breaker.opened_at -= 31
     assert breaker_state("productos_y_ofertas")["estado"] == "semiabierto"
@@ -131,10 +132,7 @@ def test_deadline_clips_the_timeout(mocked, monkeypatch, settings):
 
 
 def test_breaker_lets_only_one_trial_through_and_reopens_on_its_failure(mocked):
-    mocked.get(URL, status=500, body="boom")
-    for _ in range(5):
-        with pytest.raises(UpstreamFailed):
-            ProductsClient().product_get(1)
+    trip_the_breaker(mocked)
     breaker = breaker_for("productos_y_ofertas")
     breaker.opened_at -= 31
     breaker.before_call()  # the trial
