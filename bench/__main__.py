@@ -199,8 +199,9 @@ def render(args: argparse.Namespace, rows: list[dict[str, Any]], tput: dict[str,
         "|---|---|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
+        ratio = f"{row['p50'] / row['floor']:.2f}" if row["floor"] else "–"
         lines.append(f"| {row['caso']} | {row['carga']} | {row['p50']:.1f} | {row['p95']:.1f} | {row['calls']:.0f} "
-                     f"| {row['floor']:.0f} | {row['p50'] / row['floor']:.2f} |")
+                     f"| {row['floor']:.0f} | {ratio} |")
     if tput:
         lines += ["", f"Rendimiento con {args.clients} clientes concurrentes (GET /compras/me, 100x30, gunicorn "
                       f"{args.workers} worker(s) x {args.threads} hilos): {tput['rps']:.1f} sol/s, "
