@@ -15,17 +15,19 @@ from urllib.parse import urlencode
 
 import jwt
 from django.contrib import messages
+from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.middleware.csrf import rotate_token
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.cache import patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django_htmx.http import HttpResponseClientRedirect
 
-from dashboard.auth import caller_for_token
-from dashboard.clients import upstreams_for
-from dashboard.errors import InvalidToken, PermissionDenied, UpstreamError
+from dashboard.auth import caller_for_token, token_cache_key
+from dashboard.clients import Upstreams, upstreams_for
+from dashboard.errors import InvalidToken, PermissionDenied, UpstreamError, UpstreamRejected
 from dashboard.types import User
 
 TOKEN_KEY = "token"  # noqa: S105 - a session key name, not a secret
@@ -109,12 +111,34 @@ def login_url(next_path: str | None) -> str:
 
 def redirect_to_login(request: HttpRequest) -> HttpResponse:
     """To /login?next=<this page>; an HTMX request gets `HX-Redirect` so the whole page moves."""
+    response: HttpResponse
     if getattr(request, "htmx", False):
         # The page the person is on, not the fragment URL htmx asked for.
         current = request.htmx.current_url_abs_path
-        return HttpResponseClientRedirect(login_url(safe_next(request, current)))
-    next_path = request.get_full_path() if request.method in ("GET", "HEAD") else None
-    return HttpResponseRedirect(login_url(next_path))
+        response = HttpResponseClientRedirect(login_url(safe_next(request, current)))
+    else:
+        next_path = request.get_full_path() if request.method in ("GET", "HEAD") else None
+        response = HttpResponseRedirect(login_url(next_path))
+    patch_vary_headers(response, ("HX-Request",))
+    return response
+
+
+def _token_refused(token: str, upstreams: Upstreams) -> bool:
+    """Ask the users service again, past the cache, whether `token` is still accepted."""
+    cache.delete(token_cache_key(token))
+    try:
+        caller_for_token(token, upstreams)
+    except InvalidToken:
+        return True
+    except UpstreamError:  # cannot tell: the original error stands
+        return False
+    return False
+
+
+def _end_session(request: HttpRequest) -> HttpResponse:
+    sign_out(request)
+    messages.warning(request, _("Su sesión ya no es válida. Vuelva a iniciar sesión."))
+    return redirect_to_login(request)
 
 
 def login_required_dashboard(view: View) -> View:
@@ -132,9 +156,7 @@ def login_required_dashboard(view: View) -> View:
         try:
             user = caller_for_token(token, upstreams)
         except InvalidToken:
-            sign_out(request)
-            messages.warning(request, _("Su sesión ya no es válida. Vuelva a iniciar sesión."))
-            return redirect_to_login(request)
+            return _end_session(request)
         except UpstreamError:
             # The users service is down: reading can go on as the signed, unexpired session says
             # (the page shows a banner for whatever it cannot load); changing anything cannot.
@@ -143,7 +165,14 @@ def login_required_dashboard(view: View) -> View:
                 raise
         request.dashboard_user = user
         request.upstreams = upstreams
-        return view(request, *args, **kwargs)
+        try:
+            return view(request, *args, **kwargs)
+        except UpstreamRejected as exc:
+            # /api/user/me is cached for a while, so a token the users service has since refused
+            # shows up first as a 401/403 on some other call (it says 403 for a bad token too).
+            if exc.status in (401, 403) and _token_refused(token, upstreams):
+                return _end_session(request)
+            raise
 
     return wrapper
 

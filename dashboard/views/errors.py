@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.template import TemplateDoesNotExist
 from django.template.loader import select_template
+from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
 from django_htmx.http import reswap, retarget
 
@@ -24,12 +25,16 @@ def _html_error(request: HttpRequest, status: int, message: str, *, servicio: st
     if getattr(request, "htmx", False):
         level = "warning" if status in (429, 503, 504) else "error"
         response = render(request, "dashboard/partials/alert.html", {**context, "level": level}, status=status)
-        return reswap(retarget(response, "#alerts"), "innerHTML")
-    try:
-        template = select_template([f"errors/{status}.html", "errors/error.html"])
-    except TemplateDoesNotExist:  # pragma: no cover - the templates ship with the app
-        return HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")
-    return HttpResponse(template.render(context, request), status=status)
+        response = reswap(retarget(response, "#alerts"), "innerHTML")
+    else:
+        try:
+            template = select_template([f"errors/{status}.html", "errors/error.html"])
+        except TemplateDoesNotExist:  # pragma: no cover - the templates ship with the app
+            return HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")
+        response = HttpResponse(template.render(context, request), status=status)
+    # The same URL answers an alert fragment or a whole page: caches must keep them apart.
+    patch_vary_headers(response, ("HX-Request",))
+    return response
 
 
 def html_error_response(request: HttpRequest, error: OrchestratorError) -> HttpResponse:

@@ -43,7 +43,8 @@ def test_login_honours_a_local_next(client, mocked):
     assert response["Location"] == "/compras?desde=2025-01-01"
 
 
-@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/x", "javascript:alert(1)"])
+@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/x", "/\\evil.example/x", "///evil.example",
+                                    "/\t/evil.example", "javascript:alert(1)"])
 def test_login_ignores_a_foreign_next(client, mocked, target):
     mocked.post(f"{USERS}/api/auth/login", json={"token": make_token(ADMIN_DNI, "ADMIN")})
     mocked.get(f"{USERS}/api/user/me", json=user_payload(dni=ADMIN_DNI, role="ADMIN"))
@@ -172,3 +173,44 @@ def test_login_enforces_csrf(mocked):
     response = client.post("/login", {"identificador": ADMIN_DNI, "password": "x"})
     assert response.status_code == 403
     assert not mocked.calls
+
+
+REFUSED = {"status": 403, "error": "Acceso denegado", "message": "Access Denied"}
+
+
+def test_refused_token_on_a_data_call_sends_back_to_login(client, mocked, world):
+    sign_in(client, mocked)  # /api/user/me is now cached as accepted
+    mocked.upsert("GET", f"{USERS}/api/compras/all", status=403, json=REFUSED)
+    mocked.upsert("GET", f"{USERS}/api/user/me", status=403, json=REFUSED)
+    response = client.get("/compras")
+    assert response.status_code == 302 and response["Location"] == "/login?next=%2Fcompras"
+    assert "token" not in client.session
+
+
+def test_refused_token_on_a_data_call_htmx_gets_hx_redirect(client, mocked, world):
+    sign_in(client, mocked)
+    mocked.upsert("GET", f"{USERS}/api/compras/all", status=403, json=REFUSED)
+    mocked.upsert("GET", f"{USERS}/api/user/me", status=403, json=REFUSED)
+    response = client.get("/compras/3", HTTP_HX_REQUEST="true", HTTP_HX_CURRENT_URL="http://testserver/compras")
+    assert response["HX-Redirect"] == "/login?next=%2Fcompras"
+
+
+def test_upstream_403_with_an_accepted_token_keeps_the_session(client, mocked, world):
+    sign_in(client, mocked)
+    mocked.upsert("GET", f"{USERS}/api/compras/all", status=403, json=REFUSED)
+    response = client.get("/compras")
+    assert response.status_code == 403
+    assert "token" in client.session
+
+
+def test_login_redirect_varies_on_hx_request(client):
+    # "/" has no fragment of its own, but its redirect still differs for htmx (HX-Redirect).
+    assert "HX-Request" in client.get("/")["Vary"]
+
+
+def test_unknown_url_keeps_the_signed_in_header(client, mocked):
+    sign_in(client, mocked)
+    response = client.get("/no-existe")
+    body = response.content.decode()
+    assert response.status_code == 404
+    assert "Cerrar sesión" in body and 'href="/compras"' in body

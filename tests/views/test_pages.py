@@ -302,3 +302,14 @@ def test_status_light_shows_down_service(admin_client, world, mocked):
     body = admin_client.get("/estado/luz", HTTP_HX_REQUEST="true").content.decode()
     assert 'data-servicio="productos_y_ofertas" data-estado="down"' in body
     assert 'hx-trigger="every 30s"' in body
+
+
+@pytest.mark.parametrize("url", ["/", "/compras", "/compras/3", "/recetas", f"/recetas/{VALID_RX}", "/estado"])
+def test_page_never_renders_the_token(admin_client, world, url):
+    token = admin_client.session["token"]
+    assert token not in admin_client.get(url).content.decode()
+
+
+def test_base_links_a_favicon(admin_client, world):
+    # Without one the browser asks for /favicon.ico on every page and logs a 404.
+    assert 'rel="icon" href="/static/dashboard/favicon.svg"' in admin_client.get("/").content.decode()

@@ -72,3 +72,13 @@ def test_cliente_lists_only_their_purchases(client_client, world, mocked):
     client_client.get("/compras")
     paths = [c.request.path_url for c in mocked.calls]
     assert "/api/compras/me" in paths and "/api/compras/all" not in paths
+
+
+def test_htmx_error_alert_varies_on_hx_request(client_client, world):
+    response = client_client.get("/estado", HTTP_HX_REQUEST="true")
+    assert response.status_code == 403 and "HX-Request" in response["Vary"]
+
+
+def test_error_page_varies_on_hx_request(client_client, world):
+    response = client_client.get("/estado")
+    assert response.status_code == 403 and "HX-Request" in response["Vary"]
