@@ -18,7 +18,8 @@ from dashboard.clients import Upstreams, upstreams_for
 from dashboard.errors import InvalidToken, NotAuthenticated, PermissionDenied, UpstreamRejected
 from dashboard.types import User
 
-_BEARER = re.compile(r"^Bearer +([A-Za-z0-9._~+/=-]{1,4096})$")
+# The scheme is case-insensitive (RFC 7235 §2.1): "bearer <token>" is as good as "Bearer <token>".
+_BEARER = re.compile(r"^Bearer +([A-Za-z0-9._~+/=-]{1,4096})$", re.IGNORECASE)
 
 
 def bearer_token(request: HttpRequest) -> str:

@@ -40,7 +40,7 @@ def idempotency_key(value: str | None) -> str | None:
     """The header's value when sane (1..255 visible ASCII), None when absent, else 400."""
     if value is None:
         return None
-    if not _KEY.match(value):
+    if not _KEY.fullmatch(value):
         raise BadRequest(_("La cabecera Idempotency-Key debe tener entre 1 y 255 caracteres ASCII visibles"),
                          code="idempotency_key_invalida")
     return value

@@ -13,6 +13,11 @@ def json_response(data: Any, status: int = 200) -> JsonResponse:
     return JsonResponse(data, status=status, safe=False, json_dumps_params={"ensure_ascii": False})
 
 
+def _no_constants(name: str) -> Any:
+    # NaN and Infinity are not JSON: if accepted, they would be echoed back (datos_adicionales) as invalid JSON.
+    raise ValueError(f"{name} no es un valor JSON")
+
+
 def json_body(request: HttpRequest, *, allow_empty: bool = False) -> Any:
     """The request's JSON body; 400 with a clear cause for anything that is not JSON."""
     raw = request.body
@@ -21,10 +26,24 @@ def json_body(request: HttpRequest, *, allow_empty: bool = False) -> Any:
             return None
         raise BadRequest("El cuerpo de la solicitud debe ser JSON", code="json_invalido")
     try:
-        return json.loads(raw.decode("utf-8"))
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise BadRequest("El cuerpo de la solicitud debe estar en UTF-8", code="json_invalido") from exc
+    try:
+        data = json.loads(text, parse_constant=_no_constants)
     except json.JSONDecodeError as exc:
         raise BadRequest(
             f"JSON mal formado (línea {exc.lineno}, columna {exc.colno})", code="json_invalido"
         ) from exc
+    except (ValueError, RecursionError) as exc:
+        # Numbers of thousands of digits, NaN/Infinity, or nesting deeper than the parser allows.
+        raise BadRequest("El cuerpo de la solicitud no es JSON válido", code="json_invalido") from exc
+    try:
+        # A "\ud800" escape parses into a lone surrogate, which cannot be written back out as UTF-8.
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise BadRequest("El cuerpo de la solicitud contiene caracteres Unicode inválidos",
+                         code="json_invalido") from exc
+    except RecursionError as exc:
+        raise BadRequest("El cuerpo de la solicitud no es JSON válido", code="json_invalido") from exc
+    return data

@@ -20,7 +20,9 @@ def health(request: HttpRequest) -> JsonResponse:
 @require_GET
 def ready(request: HttpRequest) -> JsonResponse:
     report = readiness()
-    return json_response(report, status=200 if report["status"] == "ready" else 503)
+    # Unauthenticated: the upstreams' internal addresses stay on the ADMIN status page.
+    servicios = {name: {k: v for k, v in probe.items() if k != "url"} for name, probe in report["servicios"].items()}
+    return json_response({**report, "servicios": servicios}, status=200 if report["status"] == "ready" else 503)
 
 
 @require_GET
@@ -31,3 +33,4 @@ def openapi(request: HttpRequest) -> JsonResponse:
 # The API authenticates with bearer tokens, never cookies, so CSRF does not apply to it.
 health = csrf_exempt(health)
 ready = csrf_exempt(ready)
+openapi = csrf_exempt(openapi)

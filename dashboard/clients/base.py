@@ -48,14 +48,14 @@ def product_id(value: Any) -> int:
     """A products-service id: an integer > 0 (a digits-only string is accepted), else 400."""
     if isinstance(value, int) and not isinstance(value, bool) and value > 0:
         return value
-    if isinstance(value, str) and _PRODUCT_ID.match(value):
+    if isinstance(value, str) and _PRODUCT_ID.fullmatch(value):
         return int(value)
     raise BadRequest("El ID de producto debe ser un entero positivo", code="id_invalido")
 
 
 def prescription_id(value: Any) -> str:
     """A prescriptions-service id: a 24-hex ObjectId, else 400."""
-    if isinstance(value, str) and _OBJECT_ID.match(value):
+    if isinstance(value, str) and _OBJECT_ID.fullmatch(value):
         return value
     raise BadRequest("El ID de receta debe ser un ObjectId de 24 caracteres hexadecimales", code="id_invalido")
 

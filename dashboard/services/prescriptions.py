@@ -320,9 +320,9 @@ def prescriptions_list(*, upstreams: Upstreams, caller: User, estado: str | None
         estado = _state(estado).lower()
     if not caller.is_admin:
         dni = caller.dni
-    if dni and not _DNI.match(dni):
+    if dni and not _DNI.fullmatch(dni):
         raise BadRequest(_("El DNI debe tener 8 dígitos"), code="dni_invalido")
-    if cmp and not _CMP.match(cmp):
+    if cmp and not _CMP.fullmatch(cmp):
         raise BadRequest(_("El CMP solo puede contener letras, dígitos y guiones"), code="cmp_invalido")
     if not _is_int(page) or page < 1:
         raise BadRequest(_("La página debe ser un entero mayor o igual a 1"), code="pagina_invalida")

@@ -49,6 +49,7 @@ from dashboard.errors import (
 )
 from dashboard.locks import ProductLocks
 from dashboard.money import ZERO, money, money_wire
+from dashboard.services.prescriptions import validity_check
 from dashboard.types import Offer, Prescription, PrescriptionPage, Product, Purchase, User
 
 logger = logging.getLogger("dashboard.purchases")
@@ -284,10 +285,11 @@ def _insufficient(product: Product, requested: int) -> InsufficientStock:
 def _check_prescriptions(needing: list[PurchaseItem], products: Mapping[int, Product],
                          prescriptions: list[Prescription], buyer: User) -> None:
     now = timezone.now()
-    oldest = now - dt.timedelta(days=settings.RECETA_VALIDEZ_DIAS)
     # Re-check what the filter promised: a deployment that ignores a filter must not let others' through.
+    # The validity window is the one the approval checked (calendar days in Lima), so a prescription
+    # shown as "vigente" on the dashboard is honoured all that day.
     valid = [p for p in prescriptions
-             if p.estado == "validada" and p.paciente_dni == buyer.dni and oldest <= p.fecha_emision <= now]
+             if p.estado == "validada" and p.paciente_dni == buyer.dni and validity_check(p.fecha_emision, now=now).ok]
     uncovered = [item for item in needing
                  if not any(line.producto_id == item.producto_id and line.cantidad >= item.cantidad
                             for p in valid for line in p.productos)]
@@ -348,7 +350,11 @@ def _give_back(upstreams: Upstreams, locks: ProductLocks, taken: dict[int, int],
         return units
 
     pids = sorted({*taken, *unsure})
-    results = map_concurrently(restore, pids, return_exceptions=True) if locks.reacquire() else [None] * len(pids)
+    # The failure that brought us here may have used up the request's deadline; giving back must
+    # still get its own read and write, or the stock stays taken for a purchase that does not exist.
+    with context.deadline_extended(2 * (settings.UPSTREAM_CONNECT_TIMEOUT + settings.UPSTREAM_READ_TIMEOUT)):
+        results = (map_concurrently(restore, pids, return_exceptions=True) if locks.reacquire()
+                   else [None] * len(pids))
     pending = [{"producto_id": pid, "unidades": taken[pid] if pid in taken else unsure[pid][0],
                 **({} if pid in taken else {"solo_si_stock_es": unsure[pid][1]})}
                for pid, result in zip(pids, results, strict=True) if not isinstance(result, int)]
@@ -532,7 +538,9 @@ def _listing_products(upstreams: Upstreams, ids: list[int]) -> list[Product | Ba
 
 
 def _enrich(upstreams: Upstreams, purchases: list[Purchase]) -> tuple[list[EnrichedPurchase], list[str]]:
-    ids = sorted({pid for p in purchases for pid in p.productos})
+    # The users service stores any ids it is sent (front-ends may post to it directly): one that cannot
+    # name a product (0, negative) is a line whose product is not available, not a 400 for the listing.
+    ids = sorted({pid for p in purchases for pid in p.productos if 0 < pid <= PRODUCT_ID_MAX})
     results = _listing_products(upstreams, ids)
     products: dict[int, Product | None] = {}
     service_down = False
@@ -595,11 +603,14 @@ def _query_int(query: Mapping[str, str], name: str, low: int, high: int) -> int 
     raw = (query.get(name) or "").strip()
     if not raw:
         return None
-    if not raw.isascii() or not raw.isdigit() or not low <= int(raw) <= high:
+    # Leading zeros dropped and the length bounded first: int() refuses strings of 4300+ digits (a 500).
+    digits = raw.lstrip("0") or "0"
+    if (not raw.isascii() or not raw.isdigit() or len(digits) > len(str(high))
+            or not low <= int(digits) <= high):
         raise BadRequest(_("El parámetro '%(nombre)s' debe ser un entero entre %(min)s y %(max)s")
                          % {"nombre": name, "min": low, "max": high},
                          code="parametro_invalido", details={"parametro": name})
-    return int(raw)
+    return int(digits)
 
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")

@@ -1,7 +1,9 @@
 """Liveness, readiness, and the JSON error shape for unknown routes and wrong methods."""
 from __future__ import annotations
 
+import pytest
 import requests
+from django.test import Client
 
 from tests.conftest import PRESCRIPTIONS, PRODUCTS, USERS
 
@@ -24,6 +26,13 @@ def test_ready_is_ready_when_all_three_answer(client, mocked):
     assert body["status"] == "ready"
     assert set(body["servicios"]) == {"usuarios_y_autenticacion_y_compras", "productos_y_ofertas", "recetas_y_medicos"}
     assert all(s["status"] == "up" and isinstance(s["latencia_ms"], int) for s in body["servicios"].values())
+
+
+def test_ready_does_not_reveal_the_upstreams_addresses(client, mocked):
+    for base in (USERS, PRODUCTS, PRESCRIPTIONS):
+        mocked.get(f"{base}/echo", body="ok")
+    response = client.get("/api/orchestrator/ready")
+    assert all(host not in response.content.decode() for host in (USERS, PRODUCTS, PRESCRIPTIONS))
 
 
 def test_ready_names_the_service_that_is_down(client, mocked):
@@ -49,6 +58,14 @@ def test_wrong_method_answers_json_405_with_allow(client):
     response = client.post("/api/orchestrator/health")
     assert response.status_code == 405
     assert response["Allow"] == "GET"
+    assert response.json()["details"]["code"] == "metodo_no_permitido"
+
+
+@pytest.mark.parametrize("path", ["health", "echo", "ready", "openapi.json", "compras/me", "compras/all"])
+def test_wrong_method_is_405_not_a_csrf_failure(path):
+    # The default test client skips CSRF checks; browsers and scripts do not get that favour.
+    response = Client(enforce_csrf_checks=True).post(f"/api/orchestrator/{path}")
+    assert response.status_code == 405 and response["Allow"] == "GET"
     assert response.json()["details"]["code"] == "metodo_no_permitido"
 
 

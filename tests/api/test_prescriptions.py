@@ -65,6 +65,13 @@ def test_estado_refuses_a_malformed_id_without_any_upstream_call(client, mocked,
     assert not mocked.calls
 
 
+def test_estado_refuses_an_id_with_a_trailing_newline_without_any_upstream_call(client, mocked):
+    as_admin(mocked)
+    response = put(client, f"/api/orchestrator/recetas/estado/{RID}%0A", {"estadovalidacion": "RECHAZADA"})
+    assert response.status_code == 400 and response.json()["details"]["code"] == "id_invalido"
+    assert not mocked.calls
+
+
 def test_estado_passes_an_unknown_prescription_404_through(client, mocked):
     as_admin(mocked)
     mocked.get(f"{PRESCRIPTIONS}/api/recetas/{RID}", json={"error": "Receta no encontrada"}, status=404)

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 import requests
 from django.core.cache import cache
 
+from dashboard import context
 from dashboard.errors import Conflict
 from dashboard.idempotency import fingerprint, run_idempotent
 from dashboard.locks import lock_key
@@ -61,6 +63,20 @@ def test_purchase_register_answers_400_for_invalid_json(client, mocked):
     assert response.status_code == 400 and response.json()["details"]["code"] == "json_invalido"
 
 
+@pytest.mark.parametrize("raw", [
+    '{"productos": [' + "1" * 5000 + '], "cantidades": [1]}',  # past int()'s 4300-digit limit
+    "[" * 20_000 + "]" * 20_000,  # deeper than the parser's recursion limit
+    '{"productos": [1], "cantidades": [1], "datos_adicionales": {"x": NaN}}',
+    '{"productos": [1], "cantidades": [1], "datos_adicionales": {"x": Infinity}}',
+    '{"productos": [1], "cantidades": [1], "datos_adicionales": {"\\ud800": 1}}',  # a lone surrogate
+], ids=["huge_number", "deep_nesting", "nan", "infinity", "lone_surrogate"])
+def test_purchase_register_answers_400_for_json_python_would_choke_on(client, mocked, raw):
+    purchase_world(mocked, product_payload(1))
+    response = post(client, raw)
+    assert response.status_code == 400 and response.json()["details"]["code"] == "json_invalido"
+    assert calls(mocked, "POST", COMPRAS) == 0
+
+
 def test_purchase_register_names_the_bad_line(client, mocked):
     mock_me(mocked)
     response = post(client, {"productos": [1, 2], "cantidades": [1, 2.5]})
@@ -99,6 +115,21 @@ def test_purchase_register_reports_the_give_back_in_the_error(client, mocked):
     mock_create(mocked, status=500)
     response = post(client, BODY)
     assert response.status_code == 502
+    assert response.json()["details"]["compensacion"] == {"estado": "devuelto"} and fake.stock(1) == 10
+
+
+def test_purchase_register_gives_back_even_when_the_failure_used_up_the_deadline(client, mocked):
+    mock_me(mocked)
+    fake = FakeProducts(mocked, product_payload(1, stock=10))
+    mocked.get(f"{PRODUCTS}/api/ofertas/all", json=[])
+    mocked.get(RX_FILTER, json={"page": 1, "pagesize": 100, "total": 0, "items": []})
+
+    def times_out_at_the_deadline(request):
+        context.current().deadline = time.monotonic() - 0.001  # the POST took all the time there was
+        raise requests.exceptions.ReadTimeout("no answer")
+    mocked.add_callback("POST", COMPRAS, callback=times_out_at_the_deadline)
+    response = post(client, BODY)
+    assert response.status_code == 504
     assert response.json()["details"]["compensacion"] == {"estado": "devuelto"} and fake.stock(1) == 10
 
 
@@ -168,7 +199,7 @@ def test_purchase_register_lets_a_retry_succeed_after_a_5xx(client, mocked):
     assert fake.stock(1) == 8
 
 
-@pytest.mark.parametrize("key", ["", "con espacio", "ñandú", "x" * 256])
+@pytest.mark.parametrize("key", ["", "con espacio", "ñandú", "x" * 256, "clave\n"])
 def test_purchase_register_refuses_a_bad_idempotency_key(client, mocked, key):
     mock_me(mocked)
     response = post(client, BODY, HTTP_IDEMPOTENCY_KEY=key)
@@ -227,6 +258,21 @@ def test_purchase_list_all_refuses_bad_query_values(client, mocked):
     assert response.status_code == 400 and response.json()["details"] == {"code": "parametro_invalido",
                                                                            "parametro": "desde"}
     assert calls(mocked, "GET", f"{USERS}/api/compras/all") == 0
+
+
+@pytest.mark.parametrize("name", ["page", "usuario_id"])
+def test_purchase_list_all_refuses_a_number_of_thousands_of_digits(client, mocked, name):
+    mock_me(mocked, role="ADMIN")
+    response = client.get(f"{URL}/all", {name: "9" * 5000}, **AUTH)
+    assert response.status_code == 400 and response.json()["details"] == {"code": "parametro_invalido",
+                                                                           "parametro": name}
+
+
+def test_purchase_list_all_accepts_leading_zeros(client, mocked):
+    mock_me(mocked, role="ADMIN")
+    mocked.get(f"{USERS}/api/compras/all", json=[])
+    body = client.get(f"{URL}/all", {"page": "0002", "page_size": "5"}, **AUTH).json()
+    assert (body["page"], body["page_size"]) == (2, 5)
 
 
 def test_purchase_list_all_warns_when_products_are_down(client, mocked):

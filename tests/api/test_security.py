@@ -59,6 +59,14 @@ def test_api_caller_requires_a_bearer_token(mocked, header):
     assert not mocked.calls
 
 
+def test_api_caller_accepts_the_scheme_in_any_case(mocked):
+    mocked.get(f"{USERS}/api/user/me", json=user_payload())
+    request = RequestFactory().get("/x", HTTP_AUTHORIZATION="bearer a.b.c")
+    user, _ = api_caller(request)
+    assert user.dni == "72345678"
+    assert mocked.calls[0].request.headers["Authorization"] == "Bearer a.b.c"
+
+
 def test_api_caller_maps_users_403_to_invalid_token(mocked):
     mocked.get(f"{USERS}/api/user/me", status=403,
                json={"timestamp": "x", "status": 403, "error": "Acceso denegado", "message": "Access Denied"})

@@ -133,7 +133,7 @@ def test_client_uses_timeouts_from_settings(mocked, settings, monkeypatch):
 
 
 @pytest.mark.parametrize("bad", ["../admin", "1/../../x", "%2e%2e", "-1", "1.5", "true", True, 0, -3, 1.5, None, "",
-                                 " 1"])
+                                 " 1", "1\n"])
 def test_client_refuses_bad_product_ids_without_network(mocked, bad):
     with pytest.raises(BadRequest):
         ProductsClient().product_get(bad)
@@ -143,7 +143,8 @@ def test_client_refuses_bad_product_ids_without_network(mocked, bad):
 
 
 @pytest.mark.parametrize("bad", ["../admin", "68f7c2e4a1b2c3d4e5f6071", "68f7c2e4a1b2c3d4e5f60718/validar",
-                                 "%2e%2e", "-1", "1.5", "true", "g8f7c2e4a1b2c3d4e5f60718", 12])
+                                 "%2e%2e", "-1", "1.5", "true", "g8f7c2e4a1b2c3d4e5f60718", 12,
+                                 "68f7c2e4a1b2c3d4e5f60718\n"])
 def test_client_refuses_bad_prescription_ids_without_network(mocked, bad):
     with pytest.raises(BadRequest):
         PrescriptionsClient().prescription_get(bad)

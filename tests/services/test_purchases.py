@@ -1,13 +1,16 @@
 """Registering a purchase: input, validation flow, offers, locks, stock taking and compensation."""
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 import requests
 from django.core.cache import cache
+from django.utils import timezone
 
 from dashboard.errors import (
     BadRequest,
@@ -21,6 +24,7 @@ from dashboard.errors import (
 )
 from dashboard.locks import ProductLocks, lock_key
 from dashboard.money import money
+from dashboard.services.prescriptions import validity_check
 from dashboard.services.purchases import (
     PurchaseItem,
     PurchaseRequest,
@@ -28,6 +32,7 @@ from dashboard.services.purchases import (
     purchase_register,
     receipt_to_wire,
 )
+from dashboard.types import Prescription
 from tests.conftest import PRESCRIPTIONS, PRODUCTS, USERS
 from tests.payloads import offer_payload, prescription_payload, product_payload
 from tests.services.test_purchases_support import (
@@ -249,6 +254,30 @@ def test_purchase_register_accepts_a_covering_prescription(mocked):
         prescription_payload(productos=[(40, "Amoxicilina 500mg", 3)], estado="validada", days_ago=29)])
     register((40, 2))
     assert fake.stock(40) == 38
+
+
+def _issued_days_ago_in_lima(days: int) -> str:
+    today = timezone.now().astimezone(ZoneInfo("America/Lima")).date()
+    return f"{today - dt.timedelta(days=days):%Y-%m-%d}T00:00:00.000Z"  # how the service stores a paper date
+
+
+def test_purchase_register_honours_a_prescription_on_the_last_day_the_approval_calls_valid(mocked, settings):
+    settings.RECETA_VALIDEZ_DIAS = 30
+    receta = prescription_payload(productos=[(40, "Amoxicilina 500mg", 2)], estado="validada")
+    receta["fechaEmision"] = _issued_days_ago_in_lima(30)
+    assert validity_check(Prescription.from_wire(receta).fecha_emision).ok  # "vigente" on the dashboard
+    fake = purchase_world(mocked, AMOX, prescriptions=[receta])
+    register((40, 2))
+    assert fake.stock(40) == 38
+
+
+def test_purchase_register_refuses_a_prescription_the_day_after_it_expires(mocked, settings):
+    settings.RECETA_VALIDEZ_DIAS = 30
+    receta = prescription_payload(productos=[(40, "Amoxicilina 500mg", 2)], estado="validada")
+    receta["fechaEmision"] = _issued_days_ago_in_lima(31)
+    purchase_world(mocked, AMOX, prescriptions=[receta])
+    with pytest.raises(PrescriptionRequired):
+        register((40, 2))
 
 
 def test_purchase_register_reads_every_page_of_prescriptions(mocked):

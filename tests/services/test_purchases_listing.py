@@ -118,6 +118,14 @@ def test_purchases_list_marks_a_vanished_product(mocked, catalogue):
                                                                                          "Producto no disponible")
 
 
+def test_purchases_list_marks_ids_that_cannot_name_a_product_without_asking(mocked, catalogue):
+    mocked.get(MINE, json=[purchase_payload(1, productos=[1, 0, -4], cantidades=[1, 1, 1])])
+    purchase = listing().compras[0]
+    assert purchase.incompleta and purchase.total == Decimal("5.50")
+    assert [line.error for line in purchase.lines] == [None, "Producto no disponible", "Producto no disponible"]
+    assert [c.request.url for c in mocked.calls if c.request.url.startswith(PRODUCTS)] == [product_url(1)]
+
+
 def test_purchases_list_survives_the_products_service_being_down(mocked):
     mocked.get(MINE, json=SEED[:2])
     mocked.get(product_url(1), body=requests.exceptions.ConnectionError("refused"))
