@@ -76,7 +76,7 @@ def end(token: contextvars.Token) -> None:
 
 def sane_request_id(candidate: str | None) -> str:
     """The caller's id when it is short and plain, else a new one (it goes into logs and headers)."""
-    if candidate and _SANE_REQUEST_ID.match(candidate):
+    if candidate and _SANE_REQUEST_ID.fullmatch(candidate):
         return candidate
     return uuid.uuid4().hex
 

@@ -117,6 +117,7 @@ class PrescriptionInvalid(OrchestratorError):
 class LockUnavailable(OrchestratorError):
     code = "bloqueo_no_disponible"
     status = 503
+    retry_after = 1
     default_message = _("El producto está siendo actualizado por otra compra. Intente de nuevo.")
 
 

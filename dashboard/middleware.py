@@ -15,7 +15,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
 
 from dashboard import context, ratelimit
-from dashboard.errors import OrchestratorError, TooManyRequests, UpstreamUnavailable
+from dashboard.errors import OrchestratorError, TooManyRequests
 
 logger = logging.getLogger("dashboard.request")
 
@@ -55,7 +55,7 @@ def render_error(request: HttpRequest, error: OrchestratorError) -> HttpResponse
 
         response = html_error_response(request, error)
     retry_after = getattr(error, "retry_after", None)
-    if isinstance(error, (TooManyRequests, UpstreamUnavailable)) and retry_after:
+    if retry_after:
         response["Retry-After"] = str(retry_after)
     return response
 
@@ -124,8 +124,13 @@ class ApiRateLimitMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if is_api(request) and request.method != "OPTIONS" and request.path not in self.EXEMPT:
-            identity = request.headers.get("Authorization") or ratelimit.client_ip(request)
-            wait = ratelimit.hit("api", identity, limit=settings.API_RATE_LIMIT, window=60)
+            address = ratelimit.client_ip(request)
+            token = request.headers.get("Authorization")
+            wait = ratelimit.hit("api-address", address, limit=settings.API_RATE_LIMIT_PER_ADDRESS, window=60)
+            if wait is None and token:
+                wait = ratelimit.hit("api", token, limit=settings.API_RATE_LIMIT, window=60)
+            elif wait is None:
+                wait = ratelimit.hit("api", address, limit=settings.API_RATE_LIMIT, window=60)
             if wait is not None:
                 return render_error(request, TooManyRequests(retry_after=wait))
         return self.get_response(request)

@@ -35,9 +35,10 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "dashboard.middleware.RequestContextMiddleware",
     "dashboard.middleware.SecurityHeadersMiddleware",
+    # CORS before anything that may answer early (413, 429), so browsers can read those answers.
+    "corsheaders.middleware.CorsMiddleware",
     "dashboard.middleware.BodySizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "corsheaders.middleware.CorsMiddleware",
     "dashboard.middleware.ApiRateLimitMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -99,8 +100,10 @@ CONTENT_SECURITY_POLICY = env(
     "connect-src 'self'; font-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'; "
     "object-src 'none'",
 )
-# Requests per minute per API client (token, or address without one).
+# Requests per minute per API client (token, or address without one), and per address whatever
+# the token (so inventing tokens does not buy a fresh budget).
 API_RATE_LIMIT = env.int("API_RATE_LIMIT", default=300)
+API_RATE_LIMIT_PER_ADDRESS = env.int("API_RATE_LIMIT_PER_ADDRESS", default=1200)
 
 # Requests larger than this answer 413 (JSON under /api/).
 MAX_BODY_BYTES = env.int("MAX_BODY_BYTES", default=64 * 1024)
@@ -137,7 +140,7 @@ CORS_ALLOWED_ORIGIN_REGEXES = [
     "^" + "[^/]*".join(map(re.escape, o.split("*"))) + "$" for o in _cors_origins if "*" in o
 ]
 CORS_ALLOW_HEADERS = ["authorization", "content-type", "idempotency-key", "x-request-id", "accept"]
-CORS_EXPOSE_HEADERS = ["X-Request-ID"]
+CORS_EXPOSE_HEADERS = ["X-Request-ID", "Retry-After", "Idempotent-Replayed"]
 CORS_ALLOW_CREDENTIALS = False
 
 # Upstream microservices -------------------------------------------------------------------------

@@ -87,3 +87,8 @@ def test_cors_preflight_allows_configured_origin_only_under_api(client, settings
     assert "Access-Control-Allow-Origin" not in other
     exposed = client.get("/api/orchestrator/health", HTTP_ORIGIN="http://localhost:5173")
     assert "X-Request-ID" in exposed["Access-Control-Expose-Headers"]
+
+
+def test_request_id_with_a_trailing_newline_is_replaced(client):
+    generated = client.get("/api/orchestrator/health", HTTP_X_REQUEST_ID="abc\n")["X-Request-ID"]
+    assert generated != "abc\n" and len(generated) == 32

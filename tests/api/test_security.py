@@ -103,3 +103,28 @@ def test_local_jwt_check_lets_good_tokens_reach_the_users_service(mocked, settin
     mocked.get(f"{USERS}/api/user/me", json=user_payload(role="ADMIN"))
     user, _ = api_caller(api_request(make_token(role="ADMIN")), admin=True)
     assert user.is_admin and len(mocked.calls) == 1
+
+
+def test_api_rate_limit_per_address_holds_whatever_the_token(client, settings):
+    settings.API_RATE_LIMIT = 100
+    settings.API_RATE_LIMIT_PER_ADDRESS = 3
+    statuses = [client.get("/api/orchestrator/compras/me", REMOTE_ADDR="10.7.7.7",
+                           HTTP_AUTHORIZATION=f"Bearer invented.token.{n}").status_code for n in range(4)]
+    assert statuses[3] == 429 and 429 not in statuses[:3]
+
+
+def test_cors_headers_reach_early_answers_and_expose_retry_after(client, settings):
+    settings.CORS_ALLOWED_ORIGINS = ["http://localhost:5173"]
+    response = client.post("/api/orchestrator/compras", data="x" * 70_000, content_type="application/json",
+                           HTTP_ORIGIN="http://localhost:5173")
+    assert response.status_code == 413
+    assert response["Access-Control-Allow-Origin"] == "http://localhost:5173"
+    assert "Retry-After" in response["Access-Control-Expose-Headers"]
+
+
+def test_lock_busy_answers_503_with_retry_after(rf):
+    from dashboard.errors import LockUnavailable
+    from dashboard.middleware import render_error
+
+    response = render_error(rf.post("/api/orchestrator/compras"), LockUnavailable(details={"productos": [1]}))
+    assert response.status_code == 503 and response["Retry-After"] == "1"
