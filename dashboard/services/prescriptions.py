@@ -26,6 +26,7 @@ from dashboard.errors import (
     OrchestratorError,
     PermissionDenied,
     PrescriptionInvalid,
+    UpstreamError,
     UpstreamRejected,
 )
 from dashboard.text import names_match
@@ -63,6 +64,8 @@ class PrescriptionReview:
     medico: Check
     paciente: Check
     vigencia: Check
+    # With `tolerate_outages`: what could not be checked because a service failed, naming it.
+    advertencias: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -252,11 +255,15 @@ def validity_check(fecha_emision: dt.datetime, *, now: dt.datetime | None = None
 
 
 # Use cases -----------------------------------------------------------------------------------------
-def prescription_review(*, upstreams: Upstreams, caller: User, receta_id: str) -> PrescriptionReview:
+def prescription_review(*, upstreams: Upstreams, caller: User, receta_id: str,
+                        tolerate_outages: bool = False) -> PrescriptionReview:
     """The prescription and the result of every check, without writing anything (a dry run).
 
     An ADMIN may review any prescription; anyone else only their own (else 404, as if it did not
     exist). Doctor, patient and every distinct product are looked up in one concurrent batch.
+    With `tolerate_outages` (the dashboard's page), a failing service marks its check as not
+    verified and is named in `advertencias` instead of failing the whole review; an approval
+    never tolerates them.
     """
     rid = prescription_id(receta_id)
     receta = upstreams.prescriptions.prescription_get(rid)
@@ -269,14 +276,33 @@ def prescription_review(*, upstreams: Upstreams, caller: User, receta_id: str) -
         lambda: _patient_find(upstreams, caller, receta.paciente_dni),
         *[lambda pid=pid: _product_or_none(upstreams, pid) for pid in product_ids],
     ]
-    doctor, patient, *products = gather(calls)
+    results = gather(calls, return_exceptions=tolerate_outages)
+    failures = [r for r in results if isinstance(r, BaseException)]
+    for failure in failures:
+        if not isinstance(failure, UpstreamError):
+            raise failure
+    doctor, patient, *products = (None if isinstance(r, BaseException) else r for r in results)
+    productos = products_check(receta, dict(zip(product_ids, products, strict=True)))
+    medico = doctor_check(receta.medico_cmp, doctor)
+    paciente = patient_check(receta.paciente_dni, patient)
+    doctor_error, patient_error, *product_errors = results
+    if isinstance(doctor_error, UpstreamError):
+        medico = _not_verified(medico, doctor_error)
+    if isinstance(patient_error, UpstreamError):
+        paciente = _not_verified(paciente, patient_error)
+    product_failure = next((e for e in product_errors if isinstance(e, UpstreamError)), None)
+    if product_failure is not None:
+        productos = _not_verified(productos, product_failure)
     return PrescriptionReview(
-        receta=receta,
-        productos=products_check(receta, dict(zip(product_ids, products, strict=True))),
-        medico=doctor_check(receta.medico_cmp, doctor),
-        paciente=patient_check(receta.paciente_dni, patient),
+        receta=receta, productos=productos, medico=medico, paciente=paciente,
         vigencia=validity_check(receta.fecha_emision),
+        advertencias=tuple(dict.fromkeys(failure.message for failure in failures)),
     )
+
+
+def _not_verified(check: Check, error: UpstreamError) -> Check:
+    return Check(False, _("No se pudo verificar: %(motivo)s") % {"motivo": error.message},
+                 {**check.data, "no_verificado": True})
 
 
 def prescription_set_state(*, upstreams: Upstreams, caller: User, receta_id: str, estado: str,

@@ -22,7 +22,7 @@ import logging
 import re
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
@@ -458,6 +458,8 @@ class EnrichedPurchase:
     lines: tuple[PurchaseLine, ...]
     total: Decimal  # known lines only, current catalogue prices
     incompleta: bool
+    # Set by `purchase_get` when a service failed while enriching (listings carry theirs on the listing).
+    advertencias: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -515,8 +517,8 @@ def purchase_get(*, upstreams: Upstreams, caller: User, purchase_id: int) -> Enr
     found = [p for p in purchases if p.id == purchase_id]
     if not found:
         raise NotFound(_("Compra no encontrada"), code="compra_no_encontrada", details={"compra_id": purchase_id})
-    enriched, _advertencias = _enrich(upstreams, found[:1])
-    return enriched[0]
+    enriched, advertencias = _enrich(upstreams, found[:1])
+    return replace(enriched[0], advertencias=tuple(advertencias))
 
 
 def _listing_products(upstreams: Upstreams, ids: list[int]) -> list[Product | BaseException]:

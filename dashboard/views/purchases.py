@@ -59,7 +59,7 @@ def purchase_list(request: HttpRequest) -> HttpResponse:
 def _purchase_page_or_row(request: HttpRequest, purchase_id: int, *, expanded: bool) -> HttpResponse:
     """The purchase page, or for htmx its row in the list (expanded to its lines or collapsed)."""
     purchase = purchase_get(upstreams=request.upstreams, caller=request.dashboard_user, purchase_id=purchase_id)
-    context = {"nav": "compras", "compra": purchase, "expanded": expanded}
+    context = {"nav": "compras", "compra": purchase, "expanded": expanded, "banners": list(purchase.advertencias)}
     if wants_fragment(request):
         return render(request, "dashboard/partials/purchase_row.html", context)
     return render(request, "dashboard/purchase_detail.html", context)

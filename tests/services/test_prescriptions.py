@@ -443,3 +443,21 @@ def test_prescriptions_list_refuses_bad_filters(mocked, kwargs):
     with pytest.raises(BadRequest):
         service.prescriptions_list(upstreams=upstreams_for("t"), caller=ADMIN, **kwargs)
     assert not mocked.calls
+
+
+def test_review_tolerating_outages_marks_only_the_failed_check(mocked):
+    mock_world(mocked, products=())
+    mocked.get(f"{PRODUCTS}/api/productos/40", body=requests.exceptions.ConnectionError("refused"))
+    result = service.prescription_review(upstreams=upstreams_for("t.t.t"), caller=ADMIN, receta_id=RID,
+                                         tolerate_outages=True)
+    assert not result.productos.ok and result.productos.data["no_verificado"]
+    assert result.productos.mensaje == "No se pudo verificar: El servicio de productos no está disponible"
+    assert result.medico.ok and result.paciente.ok
+    assert result.advertencias == ("El servicio de productos no está disponible",)
+
+
+def test_review_without_tolerance_raises_the_outage(mocked):
+    mock_world(mocked, products=())
+    mocked.get(f"{PRODUCTS}/api/productos/40", body=requests.exceptions.ConnectionError("refused"))
+    with pytest.raises(UpstreamUnavailable):
+        review()

@@ -147,6 +147,13 @@ def test_purchase_list_users_down_renders_page_with_banner(admin_client, world):
     assert "usuarios" in body and "No se pudieron cargar las compras" in body
 
 
+def test_purchase_detail_products_down_names_the_service(admin_client, world):
+    world(products_down=True)
+    response = admin_client.get("/compras/1")
+    assert response.status_code == 200
+    assert "Servicio de productos no disponible: detalles incompletos" in response.content.decode()
+
+
 def test_purchase_detail_users_down_htmx_gets_alert_in_alerts(admin_client, world):
     world(users_down=True)
     response = admin_client.get("/compras/3", HTTP_HX_REQUEST="true")
@@ -211,6 +218,16 @@ def test_prescription_list_upstream_down_shows_banner(admin_client, world, mocke
 def test_prescription_detail_shows_failed_check(admin_client, world):
     body = admin_client.get(f"/recetas/{INVALID_RX}").content.decode()
     assert "no tiene colegiatura válida" in body and "check-fail" in body
+
+
+def test_prescription_detail_products_down_still_renders_with_banner(admin_client, world):
+    world(products_down=True)
+    response = admin_client.get(f"/recetas/{VALID_RX}")
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "No se pudo verificar: El servicio de productos respondió con un error" in body
+    assert body.count("El servicio de productos respondió con un error") >= 2  # the check and the banner
+    assert VALID_RX in body  # the prescription's own facts are still shown
 
 
 def test_prescription_detail_malformed_id_is_404(admin_client, world):
