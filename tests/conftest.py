@@ -51,7 +51,9 @@ def sandbox_server():
 
 @pytest.fixture
 def sandbox(sandbox_server, settings):
-    """The sandbox, reset to its seed, with the orchestrator pointed at it."""
+    """The sandbox, reset to its seed and default modes, with the orchestrator pointed at it."""
+    sandbox_server.doctors_filter_ignores_cmp = False
+    sandbox_server.validar_route_only = False
     sandbox_server.reset()
     settings.URL_USUARIOS_COMPRAS = sandbox_server.urls["usuarios"]
     settings.URL_PRODUCTOS_OFERTAS = sandbox_server.urls["productos"]

@@ -5,28 +5,21 @@ from __future__ import annotations
 import pytest
 import requests
 
-from sandbox import Sandbox
-
 ANA_DNI = "72345678"
 ADMIN_DNI = "40123456"
 
 
-@pytest.fixture(scope="session")
-def running_sandbox():
-    sb = Sandbox(host="127.0.0.1")
-    sb.start()
-    yield sb
-    sb.stop()
-
-
 @pytest.fixture
-def sb(running_sandbox):
+def sb(sandbox_server):
+    running_sandbox = sandbox_server  # the session's one sandbox (tests/conftest.py)
     """The running sandbox with seed data, no faults, an empty request log and default modes."""
     running_sandbox.doctors_filter_ignores_cmp = False
     running_sandbox.validar_route_only = False
     running_sandbox.reset()
     yield running_sandbox
     running_sandbox.clear_faults()
+    running_sandbox.doctors_filter_ignores_cmp = False
+    running_sandbox.validar_route_only = False
 
 
 @pytest.fixture

@@ -46,6 +46,7 @@ from tests.services.test_purchases_support import (
     mock_me,
     mock_offers,
     mock_prescriptions,
+    product_url,
     purchase_world,
     sent,
     upstreams,
@@ -53,10 +54,6 @@ from tests.services.test_purchases_support import (
 
 RX_FILTER = f"{PRESCRIPTIONS}/api/recetas/filter"
 COMPRAS = f"{USERS}/api/compras"
-
-
-def product_url(pid: int) -> str:
-    return f"{PRODUCTS}/api/productos/{pid}"
 
 
 def register(*items: tuple[int, int], **kw):

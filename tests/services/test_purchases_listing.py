@@ -17,14 +17,10 @@ from dashboard.services.purchases import (
 )
 from tests.conftest import PRESCRIPTIONS, PRODUCTS, USERS
 from tests.payloads import product_payload, purchase_payload
-from tests.services.test_purchases_support import FakeProducts, Overlap, buyer, calls, upstreams
+from tests.services.test_purchases_support import FakeProducts, Overlap, buyer, calls, product_url, upstreams
 
 MINE = f"{USERS}/api/compras/me"
 ALL = f"{USERS}/api/compras/all"
-
-
-def product_url(pid: int) -> str:
-    return f"{PRODUCTS}/api/productos/{pid}"
 
 
 def listing(scope="me", role="CLIENTE", **kw):

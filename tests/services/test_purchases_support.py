@@ -25,6 +25,10 @@ LANDS_THEN_TIMES_OUT = "escrito_pero_sin_respuesta"
 PRODUCT_URL = re.compile(rf"^{re.escape(PRODUCTS)}/api/productos/(\d+)$")
 
 
+def product_url(pid: int) -> str:
+    return f"{PRODUCTS}/api/productos/{pid}"
+
+
 def buyer(role: str = "CLIENTE", dni: str = ANA) -> User:
     return User.from_wire(user_payload(dni, role))
 
