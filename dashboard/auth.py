@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 
 import jwt
 from django.conf import settings
@@ -44,10 +45,27 @@ def verify_locally(token: str) -> None:
         raise InvalidToken() from exc
 
 
+def _cache_seconds(token: str) -> int:
+    """How long `/api/user/me` may be cached for this token: never past the token's own `exp`.
+
+    The claim is read without verifying the signature: it only shortens the cache, and the users
+    service (or `verify_locally`) still decides whether the token is good.
+    """
+    seconds = settings.ME_CACHE_SECONDS
+    try:
+        exp = jwt.decode(token, options={"verify_signature": False}).get("exp")
+    except jwt.PyJWTError:
+        return seconds
+    if isinstance(exp, (int, float)) and not isinstance(exp, bool):
+        seconds = min(seconds, int(exp - time.time()))
+    return max(seconds, 0)
+
+
 def caller_for_token(token: str, upstreams: Upstreams) -> User:
     verify_locally(token)
     key = token_cache_key(token)
-    user = cache.get(key) if settings.ME_CACHE_SECONDS > 0 else None
+    seconds = _cache_seconds(token)
+    user = cache.get(key) if seconds > 0 else None
     if user is None:
         try:
             user = upstreams.users.me()
@@ -55,8 +73,8 @@ def caller_for_token(token: str, upstreams: Upstreams) -> User:
             if exc.status in (401, 403):
                 raise InvalidToken() from exc
             raise
-        if settings.ME_CACHE_SECONDS > 0:
-            cache.set(key, user, settings.ME_CACHE_SECONDS)
+        if seconds > 0:
+            cache.set(key, user, seconds)
     return user
 
 

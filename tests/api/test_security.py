@@ -128,3 +128,27 @@ def test_lock_busy_answers_503_with_retry_after(rf):
 
     response = render_error(rf.post("/api/orchestrator/compras"), LockUnavailable(details={"productos": [1]}))
     assert response.status_code == 503 and response["Retry-After"] == "1"
+
+
+def test_me_cache_never_outlives_the_token(mocked):
+    mocked.get(f"{USERS}/api/user/me", json=user_payload())
+    expired = make_token(exp_in=-5)  # no JWT_SECRET: only the users service can refuse it
+    api_caller(api_request(expired))
+    api_caller(api_request(expired))
+    assert len(mocked.calls) == 2  # not cached: the users service is asked every time
+
+
+def test_me_cache_is_capped_at_the_tokens_remaining_life(mocked, monkeypatch):
+    mocked.get(f"{USERS}/api/user/me", json=user_payload())
+    seen = {}
+    from django.core.cache import cache
+
+    original = cache.set
+
+    def spy(key, value, timeout=None):
+        seen["t"] = timeout
+        return original(key, value, timeout)
+
+    monkeypatch.setattr(cache, "set", spy)
+    api_caller(api_request(make_token(exp_in=20)))
+    assert 0 < seen["t"] <= 20
