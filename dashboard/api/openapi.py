@@ -9,9 +9,9 @@ from typing import Any
 
 from django.conf import settings
 
+from dashboard.clients.base import PRODUCT_ID_MAX as ID_MAX
 from dashboard.services.prescriptions import MOTIVO_MAX_CHARS, STATE_KEYS
 from dashboard.services.purchases import DATOS_ADICIONALES_MAX_BYTES, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX
-from dashboard.services.purchases import PRODUCT_ID_MAX as ID_MAX
 
 SERVICES = ["usuarios_y_autenticacion_y_compras", "productos_y_ofertas", "recetas_y_medicos"]
 

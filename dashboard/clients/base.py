@@ -37,6 +37,8 @@ logger = logging.getLogger("dashboard.upstream")
 
 T = TypeVar("T")
 
+# The largest product id a URL may carry (18 digits); purchases and listings share this bound.
+PRODUCT_ID_MAX = 10**18 - 1
 _PRODUCT_ID = re.compile(r"^[1-9][0-9]{0,17}$")
 _OBJECT_ID = re.compile(r"^[0-9a-fA-F]{24}$")
 
@@ -46,7 +48,7 @@ _sessions_lock = threading.Lock()
 
 def product_id(value: Any) -> int:
     """A products-service id: an integer > 0 (a digits-only string is accepted), else 400."""
-    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= PRODUCT_ID_MAX:
         return value
     if isinstance(value, str) and _PRODUCT_ID.fullmatch(value):
         return int(value)

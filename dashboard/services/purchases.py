@@ -35,6 +35,7 @@ from django.utils.translation import gettext as _
 
 from dashboard import context
 from dashboard.clients import Upstreams
+from dashboard.clients.base import PRODUCT_ID_MAX
 from dashboard.concurrency import gather, map_concurrently
 from dashboard.errors import (
     BadRequest,
@@ -62,7 +63,6 @@ PRESCRIPTION_PAGE_SIZE = 100
 PRESCRIPTION_MAX_PAGES = 20
 PAGE_SIZE_DEFAULT = 20
 PAGE_SIZE_MAX = 200
-PRODUCT_ID_MAX = 10**18 - 1  # what `dashboard.clients.product_id` accepts in a URL
 
 _journal_lock = threading.Lock()
 

@@ -6,7 +6,7 @@ at stays as it was.
 """
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.template import TemplateDoesNotExist
 from django.template.loader import select_template
@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from django_htmx.http import reswap, retarget
 
 from dashboard.errors import SERVICE_LABELS, OrchestratorError
+from dashboard.middleware import error_json, is_api
 
 
 def _html_error(request: HttpRequest, status: int, message: str, *, servicio: str | None = None,
@@ -42,9 +43,8 @@ def html_error_response(request: HttpRequest, error: OrchestratorError) -> HttpR
 
 
 def _api_or_page(request: HttpRequest, status: int, message: str, code: str) -> HttpResponse:
-    if request.path.startswith("/api/"):
-        return JsonResponse({"error": message, "details": {"code": code}}, status=status,
-                            json_dumps_params={"ensure_ascii": False})
+    if is_api(request):
+        return error_json(status, message, code)
     return _html_error(request, status, message, code=code)
 
 

@@ -190,3 +190,9 @@ def test_client_reuses_one_session_per_upstream(mocked):
 def test_client_echo_accepts_plain_text(mocked):
     mocked.get(f"{USERS}/echo", body="echo")
     assert UsersClient().echo() is None
+
+
+def test_client_refuses_an_integer_product_id_too_long_for_a_url(mocked):
+    with pytest.raises(BadRequest):
+        ProductsClient().product_get(10**18)
+    assert not mocked.calls
