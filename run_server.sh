@@ -47,6 +47,8 @@ if [[ $DEMO == 1 ]]; then
   wait_for_port 8081 && wait_for_port 8082 && wait_for_port 8083
 fi
 
+# Several workers over a process-local cache would each keep their own stock locks: refuse.
+"$PY" -m portal.scaleout
 "$PY" manage.py collectstatic --noinput -v 0
 "$PY" -m gunicorn portal.wsgi -c gunicorn.conf.py --bind "$HOST:$PORT" &
 pids+=($!)

@@ -17,6 +17,7 @@ from django.http import HttpRequest
 
 from dashboard.clients import Upstreams, upstreams_for
 from dashboard.errors import InvalidToken, NotAuthenticated, PermissionDenied, UpstreamRejected
+from dashboard.sharedcache import cache_try
 from dashboard.types import User
 
 # The scheme is case-insensitive (RFC 7235 §2.1): "bearer <token>" is as good as "Bearer <token>".
@@ -65,7 +66,7 @@ def caller_for_token(token: str, upstreams: Upstreams) -> User:
     verify_locally(token)
     key = token_cache_key(token)
     seconds = _cache_seconds(token)
-    user = cache.get(key) if seconds > 0 else None
+    user = cache_try(cache.get, key) if seconds > 0 else None
     if user is None:
         try:
             user = upstreams.users.me()
@@ -74,7 +75,7 @@ def caller_for_token(token: str, upstreams: Upstreams) -> User:
                 raise InvalidToken() from exc
             raise
         if seconds > 0:
-            cache.set(key, user, seconds)
+            cache_try(cache.set, key, user, seconds)
     return user
 
 

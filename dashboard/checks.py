@@ -2,23 +2,15 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.checks import Warning, register
+from django.core.checks import Error, register
 
-LOCAL_CACHES = (
-    "django.core.cache.backends.locmem.LocMemCache",
-    "django.core.cache.backends.dummy.DummyCache",
-)
+from portal.scaleout import problem
 
 
 @register(deploy=True)
 def cache_is_shared(app_configs, **kwargs):  # noqa: ARG001 - Django's check signature
-    """Stock locks, idempotency keys and rate limits need one cache for every worker."""
-    backend = settings.CACHES["default"]["BACKEND"]
-    if backend in LOCAL_CACHES:
-        return [Warning(
-            "La caché es local al proceso: con varios workers o servidores, los bloqueos de stock, "
-            "las claves de idempotencia y los límites de solicitudes no se comparten.",
-            hint="Configure CACHE_URL=redis://... (ver README, Producción).",
-            id="dashboard.W001",
-        )]
+    """Stock locks and idempotency keys need one cache for every worker (one worker: any cache)."""
+    message = problem(settings.WEB_CONCURRENCY, settings.CACHES["default"]["BACKEND"])
+    if message:
+        return [Error(message, hint="Ver README, Producción.", id="dashboard.E001")]
     return []

@@ -121,11 +121,41 @@ class LockUnavailable(OrchestratorError):
     default_message = _("El producto está siendo actualizado por otra compra. Intente de nuevo.")
 
 
+class CacheUnavailable(OrchestratorError):
+    """The shared cache (locks, idempotency keys) cannot be reached: nothing was taken."""
+
+    code = "cache_no_disponible"
+    status = 503
+    retry_after = 5
+    default_message = _("El almacén compartido de bloqueos no está disponible. Intente de nuevo en unos segundos.")
+
+
+class JournalUnavailable(OrchestratorError):
+    """The purchase journal cannot be written: no stock is taken without a record of it."""
+
+    code = "diario_no_disponible"
+    status = 503
+    retry_after = 5
+    default_message = _("El diario de compras no está disponible. Intente de nuevo en unos segundos.")
+
+
+class UncertainOutcome(OrchestratorError):
+    """A write may or may not have happened upstream: never reported as a failure (504)."""
+
+    code = "resultado_incierto"
+    status = 504
+    default_message = _("No sabemos todavía si la compra quedó registrada. Repita la solicitud con la misma "
+                        "Idempotency-Key para conocer el resultado; no se comprará dos veces.")
+
+
 # Upstream errors ---------------------------------------------------------------------------------
 class UpstreamError(OrchestratorError):
     """Something went wrong talking to one upstream service, named in `service` and `details.servicio`."""
 
     template = _("Error en el servicio de %(servicio)s")
+    # For a write: True when the request may have reached the service and been applied (a read
+    # timeout, a connection lost after sending, a 5xx). False when it certainly was not (refused).
+    may_have_landed = False
 
     def __init__(self, service: str, message: str | None = None, *, details: dict[str, Any] | None = None,
                  status: int | None = None) -> None:
@@ -157,6 +187,7 @@ class UpstreamTimeout(UpstreamError):
 class UpstreamFailed(UpstreamError):
     code = "servicio_con_error"
     status = 502
+    may_have_landed = True
     template = _("El servicio de %(servicio)s respondió con un error")
 
 

@@ -16,10 +16,10 @@ from django.utils.translation import gettext as _
 
 from dashboard import context, ratelimit
 from dashboard.errors import OrchestratorError, TooManyRequests
+from dashboard.responses import error_json, is_api
+from dashboard.views.errors import html_error_response  # the HTML side decides its own look
 
 logger = logging.getLogger("dashboard.request")
-
-API_PREFIX = "/api/"
 
 _GENERIC_MESSAGES = {
     400: "Solicitud inválida",
@@ -38,25 +38,16 @@ _GENERIC_CODES = {
 }
 
 
-def is_api(request: HttpRequest) -> bool:
-    return request.path.startswith(API_PREFIX)
-
-
-def error_json(status: int, message: str, code: str, **details) -> JsonResponse:
-    return JsonResponse({"error": message, "details": {"code": code, **details}}, status=status,
-                        json_dumps_params={"ensure_ascii": False})
-
-
 def render_error(request: HttpRequest, error: OrchestratorError) -> HttpResponse:
     if is_api(request):
         response = JsonResponse(error.as_dict(), status=error.status, json_dumps_params={"ensure_ascii": False})
     else:
-        from dashboard.views.errors import html_error_response  # the HTML side decides its own look
-
         response = html_error_response(request, error)
     retry_after = getattr(error, "retry_after", None)
     if retry_after:
         response["Retry-After"] = str(retry_after)
+    for name, value in getattr(error, "headers", {}).items():
+        response[name] = value
     return response
 
 

@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 
 from django.core.cache import cache
 from django.http import HttpRequest
+
+logger = logging.getLogger("dashboard.ratelimit")
 
 
 def client_ip(request: HttpRequest) -> str:
@@ -14,7 +17,18 @@ def client_ip(request: HttpRequest) -> str:
 
 
 def hit(scope: str, identity: str, *, limit: int, window: int) -> int | None:
-    """Count one hit; None while under `limit` per `window` seconds, else seconds to wait."""
+    """Count one hit; None while under `limit` per `window` seconds, else seconds to wait.
+
+    With the cache down nothing is counted (limits fail open): refusing every request because a
+    counter cannot be read would turn a cache outage into a full outage."""
+    try:
+        return _hit(scope, identity, limit=limit, window=window)
+    except Exception as exc:  # noqa: BLE001 - backends raise their own types
+        logger.warning("rate limit not counted: cache unavailable (%s)", type(exc).__name__)
+        return None
+
+
+def _hit(scope: str, identity: str, *, limit: int, window: int) -> int | None:
     now = time.time()
     window_start = int(now // window) * window
     digest = hashlib.sha256(identity.encode()).hexdigest()[:32]

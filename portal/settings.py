@@ -140,7 +140,7 @@ CORS_ALLOWED_ORIGIN_REGEXES = [
     "^" + "[^/]*".join(map(re.escape, o.split("*"))) + "$" for o in _cors_origins if "*" in o
 ]
 CORS_ALLOW_HEADERS = ["authorization", "content-type", "idempotency-key", "x-request-id", "accept"]
-CORS_EXPOSE_HEADERS = ["X-Request-ID", "Retry-After", "Idempotent-Replayed"]
+CORS_EXPOSE_HEADERS = ["X-Request-ID", "Retry-After", "Idempotent-Replayed", "Idempotency-Key"]
 CORS_ALLOW_CREDENTIALS = False
 
 # Upstream microservices -------------------------------------------------------------------------
@@ -170,7 +170,19 @@ ME_CACHE_SECONDS = env.int("ME_CACHE_SECONDS", default=60)
 PRODUCT_CACHE_SECONDS = env.int("PRODUCT_CACHE_SECONDS", default=0)
 STOCK_LOCK_TIMEOUT = env.float("STOCK_LOCK_TIMEOUT", default=10.0)
 STOCK_LOCK_WAIT = env.float("STOCK_LOCK_WAIT", default=5.0)
-COMPENSATION_JOURNAL = env("COMPENSATION_JOURNAL", default=str(BASE_DIR / "var" / "compensaciones.jsonl"))
+# The purchase journal (write-ahead, append + fsync; a Redis list instead when CACHE_URL is Redis,
+# with this file as its fallback). COMPENSATION_JOURNAL, its former name, is still read.
+PURCHASE_JOURNAL = env("PURCHASE_JOURNAL", default=env(
+    "COMPENSATION_JOURNAL", default=str(BASE_DIR / "var" / "diario-compras.jsonl")))
+# A registration whose answer was lost is looked for this long before answering 504 resultado_incierto.
+PURCHASE_GRACE_SECONDS = env.float("PURCHASE_GRACE_SECONDS", default=3.0)
+# A registration not found this long after it was sent is taken as never made (its stock goes back).
+PURCHASE_SETTLE_SECONDS = env.float("PURCHASE_SETTLE_SECONDS", default=120.0)
+# An ADMIN account for `manage.py reconcile` (it lists everyone's purchases); prompted when interactive.
+RECONCILE_ADMIN_DNI = env("RECONCILE_ADMIN_DNI", default="")
+RECONCILE_ADMIN_PASSWORD = env("RECONCILE_ADMIN_PASSWORD", default="")
+# Worker processes the server starts (run_server.sh, gunicorn.conf.py); >1 needs a shared cache.
+WEB_CONCURRENCY = env.int("WEB_CONCURRENCY", default=1)
 
 # Logging: one line per event, text for people or JSON for log pipelines. --------------------------
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")

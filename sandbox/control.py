@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import random
 import threading
+import time
 from collections import deque
 from datetime import datetime, timedelta
 from typing import Any
@@ -65,6 +67,7 @@ class Sandbox:
         self._log: dict[str, deque[tuple[str, str, str]]] = {
             name: deque(maxlen=REQUEST_LOG_LIMIT) for name in SERVICES}
         self._log_lock = threading.Lock()
+        self._row_locks: dict[tuple[str, str], threading.Lock] = {}
         self._control = ControlService(self)
         self._started = False
         self._listeners = {
@@ -166,7 +169,9 @@ class Sandbox:
 
         latency_ms, jitter_ms: added delay per request; hang_seconds: wait before answering;
         fail={"method", "path" (fnmatch), "status", "count"}: the next `count` matching requests
-        answer `status` with the service's generic error body; down=True: connections refused
+        answer `status` with the service's generic error body; slow_lands={"method", "path",
+        "seconds", "count"}: the next `count` matching requests are processed after `seconds` even if
+        the caller gave up (writes to the same path queue behind them); down=True: connections refused
         (down=False listens again on the same port); html_instead_of_json / truncated_json:
         corrupt 200 JSON bodies.
         """
@@ -241,12 +246,28 @@ class Sandbox:
             return service.failure(status)
         if request.method == "OPTIONS":
             return _preflight(request)
-        try:
-            response = service.dispatch(request)
-        except Exception:
-            logger.exception("sandbox %s failed on %s %s", service_name, request.method, request.path)
-            response = service.failure(500)
+        slow = faults.take_slow(request.method, request.path)
+        # Updates of one resource queue behind each other, as updates of one database row do; a slow
+        # one is processed after its delay even if its caller has hung up. Reads never wait (MVCC).
+        row_lock = self._row_lock(service_name, request.path) if request.method in ("PUT", "PATCH", "DELETE") \
+            else contextlib.nullcontext()
+        with row_lock:
+            if slow:
+                listener = self._listeners[service_name]
+                generation = listener.generation
+                time.sleep(slow)
+                if not listener.running or listener.generation != generation:
+                    return None  # the service died while holding it: never processed
+            try:
+                response = service.dispatch(request)
+            except Exception:
+                logger.exception("sandbox %s failed on %s %s", service_name, request.method, request.path)
+                response = service.failure(500)
         return faults.corrupt(response)
+
+    def _row_lock(self, service_name: str, path: str) -> threading.Lock:
+        with self._log_lock:
+            return self._row_locks.setdefault((service_name, path), threading.Lock())
 
 
 def _preflight(request: Request) -> Response:

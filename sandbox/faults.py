@@ -11,7 +11,8 @@ from typing import Any
 from .server import Response
 
 FAULT_KEYWORDS = frozenset(
-    {"latency_ms", "jitter_ms", "hang_seconds", "down", "html_instead_of_json", "truncated_json", "fail"}
+    {"latency_ms", "jitter_ms", "hang_seconds", "down", "html_instead_of_json", "truncated_json", "fail",
+     "slow_lands"}
 )
 
 CORRUPT_HTML = (
@@ -36,6 +37,24 @@ class FailRule:
         return {"method": self.method, "path": self.path, "status": self.status, "count": self.count}
 
 
+@dataclass
+class SlowRule:
+    """The next `count` requests matching `method` and `path` are processed after `seconds`, whether or
+    not the caller is still waiting: a write that lands after the caller gave up (a row lock, a slow
+    disk). Writes to the same path queue behind it, as updates of one database row do."""
+
+    seconds: float = 1.0
+    count: int = 1
+    method: str | None = None
+    path: str = "*"
+
+    def matches(self, method: str, path: str) -> bool:
+        return (self.method is None or self.method.upper() == method) and fnmatch.fnmatchcase(path, self.path)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"method": self.method, "path": self.path, "seconds": self.seconds, "count": self.count}
+
+
 class Faults:
     """The faults currently active on one service. Thread-safe."""
 
@@ -55,6 +74,7 @@ class Faults:
             self.html_instead_of_json = False
             self.truncated_json = False
             self.fail_rules: list[FailRule] = []
+            self.slow_rules: list[SlowRule] = []
         self.release()
 
     def release(self) -> None:
@@ -71,6 +91,8 @@ class Faults:
             for key, value in keywords.items():
                 if key == "fail":
                     self.fail_rules.extend(_fail_rules(value))
+                elif key == "slow_lands":
+                    self.slow_rules.extend(_slow_rules(value))
                 elif key in ("down", "html_instead_of_json", "truncated_json"):
                     setattr(self, key, bool(value))
                 else:
@@ -96,6 +118,17 @@ class Faults:
                     return rule.status
         return None
 
+    def take_slow(self, method: str, path: str) -> float | None:
+        """Seconds to hold this request before processing it, consuming one use of the first matching rule."""
+        with self._lock:
+            for rule in self.slow_rules:
+                if rule.matches(method, path):
+                    rule.count -= 1
+                    if rule.count <= 0:
+                        self.slow_rules.remove(rule)
+                    return rule.seconds
+        return None
+
     def corrupt(self, response: Response) -> Response:
         """Break a successful JSON body the way a misbehaving proxy or a cut connection would."""
         if response.status != 200 or not response.is_json:
@@ -117,6 +150,7 @@ class Faults:
                 "html_instead_of_json": self.html_instead_of_json,
                 "truncated_json": self.truncated_json,
                 "fail": [rule.as_dict() for rule in self.fail_rules],
+                "slow_lands": [rule.as_dict() for rule in self.slow_rules],
             }
 
 
@@ -135,3 +169,10 @@ def _fail_rules(value: Any) -> list[FailRule]:
             )
         )
     return rules
+
+
+def _slow_rules(value: Any) -> list[SlowRule]:
+    specs = value if isinstance(value, list) else [value]
+    return [SlowRule(seconds=float(spec.get("seconds", 1.0)), count=int(spec.get("count", 1)),
+                     method=spec.get("method"), path=spec.get("path") or "*")
+            for spec in specs if spec is not None]

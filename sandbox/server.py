@@ -248,6 +248,7 @@ class Listener:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._accepted_before = 0  # by servers of earlier up/down cycles
+        self.generation = 0  # +1 each time the service goes down: a request held across it died with it
 
     @property
     def connections_accepted(self) -> int:
@@ -279,6 +280,7 @@ class Listener:
         with self._lock:
             if self._server is not None:
                 self._accepted_before += self._server.accepted
+                self.generation += 1
             server, self._server = self._server, None
             if server is None:
                 return

@@ -18,10 +18,11 @@ PRESCRIPTIONS = "http://recetas.test"
 
 
 @pytest.fixture(autouse=True)
-def _isolation(request, settings):
-    """Fresh cache per test; fake upstream URLs for unit tests, with `responses` active."""
+def _isolation(request, settings, tmp_path):
+    """Fresh cache and purchase journal per test; fake upstream URLs for unit tests, with `responses` active."""
     cache.clear()
     reset_breakers()
+    settings.PURCHASE_JOURNAL = str(tmp_path / "var" / "diario-compras.jsonl")
     if request.node.get_closest_marker("integration") or request.node.get_closest_marker("browser"):
         yield None
         return

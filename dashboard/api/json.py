@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from django.http import HttpRequest, JsonResponse
@@ -10,12 +11,20 @@ from dashboard.errors import BadRequest
 
 
 def json_response(data: Any, status: int = 200) -> JsonResponse:
-    return JsonResponse(data, status=status, safe=False, json_dumps_params={"ensure_ascii": False})
+    # allow_nan=False: NaN/Infinity are not JSON; failing here is better than sending a body no client parses.
+    return JsonResponse(data, status=status, safe=False, json_dumps_params={"ensure_ascii": False, "allow_nan": False})
 
 
 def _no_constants(name: str) -> Any:
     # NaN and Infinity are not JSON: if accepted, they would be echoed back (datos_adicionales) as invalid JSON.
     raise ValueError(f"{name} no es un valor JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):  # 1e309 parses to infinity, which no JSON answer could carry back
+        raise ValueError(f"{text[:20]} no es un número representable")
+    return value
 
 
 def json_body(request: HttpRequest, *, allow_empty: bool = False) -> Any:
@@ -30,7 +39,7 @@ def json_body(request: HttpRequest, *, allow_empty: bool = False) -> Any:
     except UnicodeDecodeError as exc:
         raise BadRequest("El cuerpo de la solicitud debe estar en UTF-8", code="json_invalido") from exc
     try:
-        data = json.loads(text, parse_constant=_no_constants)
+        data = json.loads(text, parse_constant=_no_constants, parse_float=_finite_float)
     except json.JSONDecodeError as exc:
         raise BadRequest(
             f"JSON mal formado (línea {exc.lineno}, columna {exc.colno})", code="json_invalido"

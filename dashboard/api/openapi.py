@@ -95,9 +95,9 @@ def schema() -> dict[str, Any]:
             "/echo": {"get": {"summary": "Igual que /health", "operationId": "echo",
                               "responses": _with(**{"200": _json(_ref("Health"), "Operativo")})}},
             "/ready": {"get": {
-                "summary": "Readiness: /echo de los tres servicios, concurrentemente", "operationId": "ready",
+                "summary": "Readiness: /echo de los tres servicios y la caché compartida", "operationId": "ready",
                 "responses": _with(**{"200": _json(_ref("Ready"), "Los tres servicios responden"),
-                                      "503": _json(_ref("Ready"), "Al menos un servicio no responde")}),
+                                      "503": _json(_ref("Ready"), "Al menos un servicio o la caché no responde")}),
             }},
             "/compras": {"post": {
                 "summary": "Registrar una compra validando stock y recetas", "operationId": "purchase_register",
@@ -113,6 +113,12 @@ def schema() -> dict[str, Any]:
                     "404": _error("Ruta no encontrada"),
                     "409": _error("La misma Idempotency-Key sigue en proceso"),
                     "422": _error("Idempotency-Key reutilizada con otro cuerpo"),
+                    "503": _error("Un servicio o la caché compartida (cache_no_disponible) no está disponible "
+                                  "(con Retry-After); nada se tomó", **{"Retry-After": "RetryAfterOptional"}),
+                    "504": _error("Un servicio no respondió a tiempo. Con details.code = resultado_incierto la "
+                                  "compra puede haberse registrado: repita con la Idempotency-Key que trae la "
+                                  "respuesta (cabecera y details.idempotency_key) para conocer el resultado",
+                                  **{"Idempotency-Key": "IdempotencyKey"}),
                 }),
             }},
             "/compras/me": {"get": {
@@ -160,6 +166,9 @@ def schema() -> dict[str, Any]:
                                "schema": {"type": "string", "pattern": "^[0-9]+$"}},
                 "RetryAfterOptional": {"description": "Segundos que conviene esperar (si el circuito está abierto)",
                                        "schema": {"type": "string", "pattern": "^[0-9]+$"}},
+                "IdempotencyKey": {"description": "La clave con la que repetir la solicitud para conocer su "
+                                                  "resultado (la del cliente o una generada)",
+                                   "schema": {"type": "string"}},
                 "Allow": {"description": "Métodos que la ruta admite", "required": True,
                           "schema": {"type": "string"}},
             },
@@ -188,6 +197,9 @@ def schema() -> dict[str, Any]:
                             "type": "object", "required": ["status", "latencia_ms"],
                             "properties": {"status": {"enum": ["up", "down"]}, "latencia_ms": {"type": "integer"},
                                            "circuito": {"enum": ["cerrado", "abierto", "semiabierto"]}}}},
+                        "cache": {"type": "object", "required": ["status"],
+                                  "properties": {"status": {"enum": ["up", "down"]}, "backend": {"type": "string"},
+                                                 "latencia_ms": {"type": "integer"}}},
                     },
                 },
                 "PurchaseRequest": {

@@ -7,8 +7,8 @@ from django.views.decorators.http import require_GET, require_POST
 
 from dashboard.api.json import json_body, json_response
 from dashboard.auth import api_caller
-from dashboard.idempotency import fingerprint, idempotency_key, run_idempotent
 from dashboard.services import purchases as service
+from dashboard.services.purchase_saga.idempotency import Ticket, fingerprint, idempotency_key, new_key, run_idempotent
 
 
 # The API authenticates with bearer tokens, never cookies, so CSRF does not apply to it.
@@ -18,13 +18,18 @@ def purchase_register(request: HttpRequest) -> JsonResponse:
     buyer, upstreams = api_caller(request)
     key = idempotency_key(request.headers.get("Idempotency-Key"))
     purchase_request = service.parse_purchase_request(json_body(request))
+    # Without a key of the caller's, one is made: if the outcome is uncertain, the 504 gives it back
+    # so that the caller can learn the outcome without buying twice.
+    ticket = Ticket(scope=buyer.dni, key=key or new_key(), generated=key is None,
+                    fingerprint=fingerprint(purchase_request.canonical()))
 
     def register() -> tuple[int, dict]:
-        receipt = service.purchase_register(upstreams=upstreams, buyer=buyer, request=purchase_request)
+        receipt = service.purchase_register(upstreams=upstreams, buyer=buyer, request=purchase_request, ticket=ticket)
         return 201, service.receipt_to_wire(receipt)
 
-    answer = run_idempotent(scope=buyer.dni, key=key, request_fingerprint=fingerprint(purchase_request.canonical()),
-                            work=register)
+    answer = run_idempotent(ticket=ticket, work=register,
+                            resolve=lambda attempt: service.purchase_resolve(upstreams=upstreams, buyer=buyer,
+                                                                             attempt=attempt))
     response = json_response(answer.body, status=answer.status)
     if answer.replayed:
         response["Idempotent-Replayed"] = "true"

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 import requests
+import urllib3
 from django.conf import settings
 from requests.adapters import HTTPAdapter
 
@@ -26,6 +27,7 @@ from dashboard import context
 from dashboard.clients.breakers import breaker_for
 from dashboard.errors import (
     BadRequest,
+    UpstreamError,
     UpstreamFailed,
     UpstreamRejected,
     UpstreamTimeout,
@@ -109,6 +111,13 @@ def upstream_message(body: Any, text: str) -> str:
     plain = title.group(1) if title else re.sub(r"<[^>]+>", " ", text or "")
     plain = " ".join(html.unescape(plain).split())
     return plain[:200] or "Error sin detalle"
+
+
+def _sent_before_failing(exc: requests.ConnectionError) -> bool:
+    """False only when the connection was never made (refused, unresolvable, connect timeout)."""
+    reason = exc.args[0] if exc.args else None
+    reason = getattr(reason, "reason", reason)  # urllib3's MaxRetryError wraps the real cause
+    return not isinstance(reason, (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError))
 
 
 class BaseClient:
@@ -203,10 +212,14 @@ class BaseClient:
             status = response.status_code
         except requests.Timeout as exc:
             status = "timeout"
-            raise UpstreamTimeout(self.service) from exc
+            error: UpstreamError = UpstreamTimeout(self.service)
+            error.may_have_landed = not isinstance(exc, requests.ConnectTimeout)
+            raise error from exc
         except requests.ConnectionError as exc:
             status = "unreachable"
-            raise UpstreamUnavailable(self.service) from exc
+            error = UpstreamUnavailable(self.service)
+            error.may_have_landed = _sent_before_failing(exc)
+            raise error from exc
         except requests.RequestException as exc:
             raise UpstreamFailed(self.service) from exc
         finally:

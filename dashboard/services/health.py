@@ -4,10 +4,14 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from django.conf import settings
+from django.core.cache import cache
+
 from dashboard.clients import PrescriptionsClient, ProductsClient, UsersClient
 from dashboard.clients.breakers import breaker_state
 from dashboard.concurrency import gather
-from dashboard.errors import OrchestratorError
+from dashboard.errors import CacheUnavailable, OrchestratorError
+from dashboard.sharedcache import cache_call
 
 
 def _probe(client: Any) -> dict[str, Any]:
@@ -20,11 +24,24 @@ def _probe(client: Any) -> dict[str, Any]:
     return {"status": "up", "latencia_ms": round((time.perf_counter() - started) * 1000), "url": client.base_url}
 
 
+def cache_probe() -> dict[str, Any]:
+    """The shared cache (locks, idempotency keys): a write and a read."""
+    started = time.perf_counter()
+    try:
+        cache_call(cache.set, "listo:sonda", 1, 5)
+        ok = cache_call(cache.get, "listo:sonda") == 1
+    except CacheUnavailable:
+        ok = False
+    backend = settings.CACHES["default"]["BACKEND"].rsplit(".", 1)[-1]
+    return {"status": "up" if ok else "down", "backend": backend,
+            "latencia_ms": round((time.perf_counter() - started) * 1000)}
+
+
 def readiness() -> dict[str, Any]:
-    """Each upstream's `/echo`, concurrently: `ready` only when all three answer."""
+    """Each upstream's `/echo`, concurrently, and the shared cache: `ready` only when all answer."""
     clients = [UsersClient(), ProductsClient(), PrescriptionsClient()]
-    results = gather([lambda c=c: _probe(c) for c in clients])
+    *results, cache_state = gather([*(lambda c=c: _probe(c) for c in clients), cache_probe])
     servicios = {client.service: {**result, "circuito": breaker_state(client.service)["estado"]}
                  for client, result in zip(clients, results, strict=True)}
-    status = "ready" if all(r["status"] == "up" for r in results) else "degraded"
-    return {"status": status, "servicios": servicios}
+    up = all(r["status"] == "up" for r in results) and cache_state["status"] == "up"
+    return {"status": "ready" if up else "degraded", "servicios": servicios, "cache": cache_state}

@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from django_htmx.http import reswap, retarget
 
 from dashboard.errors import SERVICE_LABELS, OrchestratorError
-from dashboard.middleware import error_json, is_api
+from dashboard.responses import error_json, is_api
 
 
 def _html_error(request: HttpRequest, status: int, message: str, *, servicio: str | None = None,

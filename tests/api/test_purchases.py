@@ -10,8 +10,8 @@ from django.core.cache import cache
 
 from dashboard import context
 from dashboard.errors import Conflict
-from dashboard.idempotency import fingerprint, run_idempotent
-from dashboard.locks import lock_key
+from dashboard.services.purchase_saga.idempotency import Ticket, fingerprint, run_idempotent
+from dashboard.services.purchase_saga.locks import lock_key
 from tests.conftest import PRESCRIPTIONS, PRODUCTS, USERS
 from tests.payloads import product_payload, purchase_payload, user_payload
 from tests.services.test_purchases_support import (
@@ -118,19 +118,26 @@ def test_purchase_register_reports_the_give_back_in_the_error(client, mocked):
     assert response.json()["details"]["compensacion"] == {"estado": "devuelto"} and fake.stock(1) == 10
 
 
-def test_purchase_register_gives_back_even_when_the_failure_used_up_the_deadline(client, mocked):
+def test_purchase_register_keeps_the_stock_when_a_registration_that_used_up_the_deadline_is_not_found(
+        client, mocked, settings):
+    settings.PURCHASE_GRACE_SECONDS = 0.3
     mock_me(mocked)
     fake = FakeProducts(mocked, product_payload(1, stock=10))
     mocked.get(f"{PRODUCTS}/api/ofertas/all", json=[])
     mocked.get(RX_FILTER, json={"page": 1, "pagesize": 100, "total": 0, "items": []})
+    listed = mocked.get(f"{USERS}/api/compras/me", json=[])
 
     def times_out_at_the_deadline(request):
         context.current().deadline = time.monotonic() - 0.001  # the POST took all the time there was
         raise requests.exceptions.ReadTimeout("no answer")
     mocked.add_callback("POST", COMPRAS, callback=times_out_at_the_deadline)
     response = post(client, BODY)
-    assert response.status_code == 504
-    assert response.json()["details"]["compensacion"] == {"estado": "devuelto"} and fake.stock(1) == 10
+    body = response.json()
+    # It may still land: the stock stays taken, and the caller gets a key to learn the outcome with.
+    assert response.status_code == 504 and body["details"]["code"] == "resultado_incierto"
+    assert fake.stock(1) == 8 and listed.call_count >= 1
+    assert response["Idempotency-Key"].startswith("orq-") and body["details"]["idempotency_key"] == response[
+        "Idempotency-Key"]
 
 
 def test_purchase_register_answers_503_while_the_product_is_locked(client, mocked, settings):
@@ -191,12 +198,23 @@ def test_purchase_register_replays_a_business_refusal(client, mocked):
     assert (first.status_code, again.status_code) == (400, 400) and again.json() == first.json()
 
 
-def test_purchase_register_lets_a_retry_succeed_after_a_5xx(client, mocked):
+def test_purchase_register_lets_a_retry_succeed_after_a_5xx_before_any_write(client, mocked):
     fake = purchase_world(mocked, product_payload(1, stock=10))
-    fake.put_failures[1] = [500]
+    fake.get_failures[1] = [500]  # the first read fails: nothing was touched
     assert post(client, BODY, HTTP_IDEMPOTENCY_KEY="k").status_code == 502
     assert post(client, BODY, HTTP_IDEMPOTENCY_KEY="k").status_code == 201
     assert fake.stock(1) == 8
+
+
+def test_purchase_register_replays_a_resolved_failure_once_stock_was_touched(client, mocked):
+    fake = purchase_world(mocked, product_payload(1, stock=10))
+    fake.put_failures[1] = [500]  # may have landed: restored, and that failure is the key's answer
+    first = post(client, BODY, HTTP_IDEMPOTENCY_KEY="k")
+    again = post(client, BODY, HTTP_IDEMPOTENCY_KEY="k")
+    assert (first.status_code, again.status_code) == (502, 502) and again["Idempotent-Replayed"] == "true"
+    assert again.json() == first.json() and first.json()["details"]["compensacion"] == {"estado": "devuelto"}
+    assert fake.stock(1) == 10 and calls(mocked, "POST", COMPRAS) == 0
+    assert post(client, BODY, HTTP_IDEMPOTENCY_KEY="otra").status_code == 201 and fake.stock(1) == 8
 
 
 @pytest.mark.parametrize("key", ["", "con espacio", "ñandú", "x" * 256, "clave\n"])
@@ -207,11 +225,14 @@ def test_purchase_register_refuses_a_bad_idempotency_key(client, mocked, key):
 
 
 def test_run_idempotent_refuses_a_concurrent_repeat():
+    def ticket():
+        return Ticket(scope="1", key="k", fingerprint="a")
+
     def work():
         with pytest.raises(Conflict):
-            run_idempotent(scope="1", key="k", request_fingerprint="a", work=lambda: (201, {}))
+            run_idempotent(ticket=ticket(), work=lambda: (201, {}), resolve=lambda attempt: (201, {}))
         return 201, {"ok": True}
-    assert run_idempotent(scope="1", key="k", request_fingerprint="a", work=work).body == {"ok": True}
+    assert run_idempotent(ticket=ticket(), work=work, resolve=lambda attempt: (201, {})).body == {"ok": True}
 
 
 def test_fingerprint_ignores_key_order():

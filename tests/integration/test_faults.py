@@ -18,7 +18,7 @@ from django.test import Client
 from dashboard.clients import UsersClient
 from dashboard.clients.breakers import CLOSED, HALF_OPEN, OPEN, breaker_state, reset_breakers
 from dashboard.errors import SERVICE_PRESCRIPTIONS, SERVICE_PRODUCTS, SERVICE_USERS
-from dashboard.services import purchases as purchases_service
+from dashboard.services.purchase_saga import saga as saga_module
 from sandbox import DEMO_LOGINS, Sandbox
 
 pytestmark = pytest.mark.integration
@@ -179,7 +179,7 @@ def test_faults_matrix_answers_the_documented_status_and_loses_nothing(client, f
 
 
 # A failure at every step of the purchase flow ------------------------------------------------------------
-class LocksArmingFault(purchases_service.ProductLocks):
+class LocksArmingFault(saga_module.ProductLocks):
     """Injects a sandbox fault once the stock locks are taken: only reads made under the locks see it."""
 
     sandbox: Sandbox
@@ -212,7 +212,7 @@ def test_faults_purchase_step_failure_restores_the_stock(client, faulty, monkeyp
     if under_locks:
         monkeypatch.setattr(LocksArmingFault, "sandbox", faulty, raising=False)
         monkeypatch.setattr(LocksArmingFault, "fault", rule, raising=False)
-        monkeypatch.setattr(purchases_service, "ProductLocks", LocksArmingFault)
+        monkeypatch.setattr(saga_module, "ProductLocks", LocksArmingFault)
     else:
         faulty.faults(service, fail=rule)
 
@@ -226,7 +226,7 @@ def test_faults_purchase_step_failure_restores_the_stock(client, faulty, monkeyp
 
 
 def test_faults_purchase_give_back_failing_too_is_journaled(client, faulty, settings, monkeypatch, tmp_path):
-    settings.COMPENSATION_JOURNAL = str(tmp_path / "compensaciones.jsonl")
+    settings.PURCHASE_JOURNAL = str(tmp_path / "compensaciones.jsonl")
     before = Snapshot.take(faulty)
     faulty.faults("usuarios", fail={"method": "POST", "path": "/api/compras", "status": 500})
     store_purchase = UsersClient.purchase_create
@@ -241,10 +241,11 @@ def test_faults_purchase_give_back_failing_too_is_journaled(client, faulty, sett
     response = buy(client, faulty, [(PARACETAMOL, 2)])
 
     body = assert_upstream_error(response, 502, "usuarios")
-    assert body["details"]["compensacion"] == {"estado": "pendiente",
-                                               "productos": [{"producto_id": PARACETAMOL, "unidades": 2}]}
-    journal = [json.loads(line) for line in (tmp_path / "compensaciones.jsonl").read_text().splitlines()]
-    assert [entry["productos"] for entry in journal] == [[{"producto_id": PARACETAMOL, "unidades": 2}]]
+    compensacion = body["details"]["compensacion"]
+    assert compensacion["estado"] == "pendiente"
+    assert compensacion["productos"] == [{"producto_id": PARACETAMOL, "unidades": 2}]
+    events = [json.loads(line) for line in (tmp_path / "compensaciones.jsonl").read_text().splitlines()]
+    assert [e["evento"] for e in events if e["intento"] == compensacion["intento"]][-1] == "pendiente"
     assert faulty.products.get(PARACETAMOL)["stock"] == before.stock[PARACETAMOL] - 2  # exactly what is journaled
     assert len(faulty.users.purchases(ANA_DNI)) == before.purchases
 

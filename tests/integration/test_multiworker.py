@@ -98,3 +98,23 @@ def test_four_workers_with_redis_never_oversell(sandbox, gunicorn_workers):
     # The stock was only ever written with values 9..0, each once: no lost update, never negative.
     writes = [p for m, p in sandbox.requests("productos") if m == "PUT" and p == f"/api/productos/{product['id']}"]
     assert len(writes) == 10
+
+
+def test_four_workers_with_redis_run_one_key_sent_five_times_at_once_once(sandbox, gunicorn_workers):
+    product = next(p for pid in sandbox.products.ids()
+                   if not (p := sandbox.products.get(pid))["requiere_receta"] and p["stock"] > 5)
+    stock = product["stock"]
+    token = sandbox.token_for(ANA)
+    purchases_before = len(sandbox.users.purchases(ANA))
+
+    def buy(_: int) -> requests.Response:
+        return requests.post(gunicorn_workers + "/compras", timeout=60,
+                             headers={"Authorization": f"Bearer {token}", "Idempotency-Key": "una-sola-vez"},
+                             json={"productos": [{"producto_id": product["id"], "cantidad": 1}]})
+
+    with ThreadPoolExecutor(5) as pool:
+        answers = list(pool.map(buy, range(5)))
+    # One runs; the others wait their turn (409) or get its answer replayed: never a second purchase.
+    assert {a.status_code for a in answers} <= {201, 409} and 201 in {a.status_code for a in answers}
+    assert len(sandbox.users.purchases(ANA)) - purchases_before == 1
+    assert sandbox.products.get(product["id"])["stock"] == stock - 1

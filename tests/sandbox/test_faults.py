@@ -130,3 +130,28 @@ def test_faults_over_http_and_clear(sb, http, users_url, products_url):
     assert http.post(f"{users_url}/__sandbox__/faults", json={"servicio": "pagos"}).status_code == 400
     assert http.delete(f"{users_url}/__sandbox__/faults").status_code == 200
     assert sb.state()["faults"]["productos"]["latency_ms"] == 0
+
+
+def test_slow_lands_processes_the_write_after_the_caller_gave_up(sb, http, users_url, ana_headers):
+    sb.faults("usuarios", slow_lands={"method": "POST", "path": "/api/compras", "seconds": 0.4})
+    before = len(sb.users.purchases(ANA_DNI))
+    with pytest.raises(requests.ReadTimeout):
+        http.post(f"{users_url}/api/compras", json={"productos": [1], "cantidades": [1]}, headers=ana_headers,
+                  timeout=(1, 0.1))
+    assert len(sb.users.purchases(ANA_DNI)) == before  # not yet...
+    deadline = time.monotonic() + 5
+    while len(sb.users.purchases(ANA_DNI)) == before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(sb.users.purchases(ANA_DNI)) == before + 1  # ...but it lands
+    assert sb.faults("usuarios")["slow_lands"] == []  # used once
+
+
+def test_slow_lands_queues_later_writes_of_the_same_row_behind_it(sb, products_url):
+    sb.faults("productos", slow_lands={"method": "PUT", "path": "/api/productos/1", "seconds": 0.4})
+    with requests.Session() as first, pytest.raises(requests.ReadTimeout):
+        first.put(f"{products_url}/api/productos/1", json={"stock": 5}, timeout=(1, 0.1))
+    with requests.Session() as second:
+        read = second.get(f"{products_url}/api/productos/1", timeout=5).json()["stock"]
+        assert read != 5  # reads do not wait for the row: they see the value before the slow write
+        assert second.put(f"{products_url}/api/productos/1", json={"stock": 9}, timeout=5).status_code == 200
+    assert sb.products.get(1)["stock"] == 9  # applied after the slow one, as a database row lock orders them

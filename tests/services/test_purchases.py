@@ -22,9 +22,9 @@ from dashboard.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from dashboard.locks import ProductLocks, lock_key
 from dashboard.money import money
 from dashboard.services.prescriptions import validity_check
+from dashboard.services.purchase_saga.locks import ProductLocks, lock_key
 from dashboard.services.purchases import (
     PurchaseItem,
     PurchaseRequest,
@@ -38,6 +38,7 @@ from tests.payloads import offer_payload, prescription_payload, product_payload
 from tests.services.test_purchases_support import (
     ANA,
     LANDS_THEN_TIMES_OUT,
+    REFUSED,
     FakeProducts,
     Overlap,
     buyer,
@@ -397,7 +398,7 @@ def test_product_locks_expire_after_stock_lock_timeout(settings, monkeypatch):
     settings.STOCK_LOCK_TIMEOUT = 7.5
     timeouts = []
     real_add = cache.add
-    monkeypatch.setattr("dashboard.locks.cache.add",
+    monkeypatch.setattr("dashboard.services.purchase_saga.locks.cache.add",
                         lambda key, value, timeout: timeouts.append(timeout) or real_add(key, value, timeout))
     ProductLocks([1, 2]).acquire()
     assert timeouts == [8, 8]  # whole seconds, rounded up, for backends that only take those
@@ -435,12 +436,32 @@ def test_purchase_register_gives_back_a_failed_write_that_landed_anyway(mocked):
     assert fake.stock(1) == 10
 
 
-def test_purchase_register_does_not_give_back_a_failed_write_that_never_landed(mocked):
+def test_purchase_register_settles_a_5xx_write_by_writing_the_stock_read_under_the_lock(mocked):
     fake = purchase_world(mocked, product_payload(1, stock=10))
     fake.put_failures[1] = [500]
-    with pytest.raises(UpstreamFailed):
+    with pytest.raises(UpstreamFailed) as raised:
         register((1, 3))
-    assert fake.stock(1) == 10 and calls(mocked, "PUT", product_url(1)) == 1
+    assert raised.value.details["compensacion"] == {"estado": "devuelto"}
+    # Whether or not the 500 stored 7, the restore (queued behind it upstream) leaves the 10 read before.
+    assert sent(mocked, "PUT", product_url(1)) == [{"stock": 7}, {"stock": 10}] and fake.stock(1) == 10
+
+
+def test_purchase_register_does_not_write_again_when_a_write_was_never_sent(mocked):
+    fake = purchase_world(mocked, product_payload(1, stock=10), product_payload(2, stock=10))
+    fake.put_failures[2] = [REFUSED]
+    with pytest.raises(UpstreamUnavailable) as raised:
+        register((1, 3), (2, 1))
+    assert raised.value.details["compensacion"] == {"estado": "devuelto"}
+    assert fake.stock(1) == 10 and calls(mocked, "PUT", product_url(2)) == 1
+
+
+def test_purchase_register_restores_a_late_stock_write_with_the_value_read_under_the_lock(mocked):
+    fake = purchase_world(mocked, product_payload(1, stock=10))
+    fake.put_failures[1] = [LANDS_THEN_TIMES_OUT]
+    with pytest.raises(UpstreamTimeout) as raised:
+        register((1, 3))
+    assert raised.value.details["compensacion"] == {"estado": "devuelto"}
+    assert sent(mocked, "PUT", product_url(1))[-1] == {"stock": 10} and fake.stock(1) == 10
 
 
 def test_purchase_register_gives_everything_back_when_the_purchase_cannot_be_stored(mocked):
@@ -456,19 +477,22 @@ def test_purchase_register_gives_everything_back_when_the_purchase_cannot_be_sto
 
 
 def test_purchase_register_journals_a_failed_give_back(mocked, settings, tmp_path, caplog):
-    settings.COMPENSATION_JOURNAL = str(tmp_path / "var" / "compensaciones.jsonl")
+    settings.PURCHASE_JOURNAL = str(tmp_path / "var" / "diario.jsonl")
     mock_me(mocked)
     fake = FakeProducts(mocked, product_payload(1, stock=10), product_payload(2, stock=5))
     mock_offers(mocked)
     mock_prescriptions(mocked)
     mock_create(mocked, status=500)
+    mocked.get(COMPRAS + "/me", json=[])  # the 500 did not store it
     fake.put_failures[1] = [200, 500]  # the purchase's write works, the give-back's does not
     with caplog.at_level(logging.CRITICAL, logger="dashboard.purchases"), pytest.raises(UpstreamFailed) as raised:
         register((1, 3), (2, 5))
     pending = [{"producto_id": 1, "unidades": 3}]
-    assert raised.value.details["compensacion"] == {"estado": "pendiente", "productos": pending}
+    compensacion = raised.value.details["compensacion"]
+    assert compensacion["estado"] == "pendiente" and compensacion["productos"] == pending
     assert (fake.stock(1), fake.stock(2)) == (7, 5)
-    lines = (tmp_path / "var" / "compensaciones.jsonl").read_text().splitlines()
-    assert len(lines) == 1 and json.loads(lines[0])["productos"] == pending
-    assert json.loads(lines[0])["dni"] == ANA
+    events = [json.loads(line) for line in (tmp_path / "var" / "diario.jsonl").read_text().splitlines()]
+    assert events[0]["evento"] == "inicio" and events[0]["dni"] == ANA
+    assert {"evento": "pendiente", "motivo": "devolucion_pendiente"}.items() <= events[-1].items()
+    assert not [e for e in events if e["evento"] == "fin"]  # left open for `manage.py reconcile`
     assert [r for r in caplog.records if r.levelno == logging.CRITICAL and "producto 1: +3" in r.getMessage()]

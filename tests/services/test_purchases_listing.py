@@ -77,7 +77,8 @@ def test_purchases_list_without_the_cache_reads_products_every_time(mocked, cata
 
 
 def test_purchase_stock_check_ignores_the_listing_cache(mocked, settings):
-    from dashboard.services.purchases import _listing_products, _stage_one
+    from dashboard.services.purchases.listing import _listing_products
+    from dashboard.services.purchases.register import _stage_one
 
     settings.PRODUCT_CACHE_SECONDS = 30
     FakeProducts(mocked, product_payload(1, stock=5))

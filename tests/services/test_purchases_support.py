@@ -11,6 +11,7 @@ from typing import Any
 
 import requests
 import responses
+import urllib3
 from responses import matchers
 
 from dashboard.clients import upstreams_for
@@ -22,6 +23,7 @@ TOKEN = "cabecera.cuerpo.firma"
 AUTH = {"HTTP_AUTHORIZATION": f"Bearer {TOKEN}"}
 ANA = "72345678"
 LANDS_THEN_TIMES_OUT = "escrito_pero_sin_respuesta"
+REFUSED = "conexion_rechazada"  # never reached the service
 PRODUCT_URL = re.compile(rf"^{re.escape(PRODUCTS)}/api/productos/(\d+)$")
 
 
@@ -111,6 +113,8 @@ class FakeProducts:
     def _put(self, request):
         pid = self._id(request)
         outcome = self.put_failures[pid].pop(0) if self.put_failures.get(pid) else 200
+        if outcome == REFUSED:
+            raise requests.exceptions.ConnectionError(urllib3.exceptions.NewConnectionError(None, "refused"))
         if outcome == LANDS_THEN_TIMES_OUT:
             self.products[pid]["stock"] = json.loads(request.body)["stock"]
             raise requests.exceptions.ReadTimeout("written, but the answer never came")
@@ -147,11 +151,13 @@ def mock_create(mocked, *, status: int = 200, purchase_id: int = 15) -> None:
 
 
 def purchase_world(mocked, *products: dict, offers: list[dict] | None = None,
-                   prescriptions: list[dict] | None = None, overlap: Overlap | None = None) -> FakeProducts:
-    """Everything a purchase of `products` needs, all answering well."""
+                   prescriptions: list[dict] | None = None, overlap: Overlap | None = None, create: bool = True,
+                   fake_class: type[FakeProducts] | None = None) -> FakeProducts:
+    """Everything a purchase of `products` needs, all answering well (`create=False`: no POST mocked)."""
     mock_me(mocked)
-    fake = FakeProducts(mocked, *(products or (product_payload(1),)), overlap=overlap)
+    fake = (fake_class or FakeProducts)(mocked, *(products or (product_payload(1),)), overlap=overlap)
     mock_offers(mocked, offers)
     mock_prescriptions(mocked, prescriptions)
-    mock_create(mocked)
+    if create:
+        mock_create(mocked)
     return fake

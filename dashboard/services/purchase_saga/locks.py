@@ -5,6 +5,9 @@ same product must not interleave "read stock, write stock - n". A lock is a cach
 `cache.add` (atomic on every backend) holding a random token, with a TTL so a crashed worker cannot
 block a product forever. Locks are taken in product id order (no deadlock between two purchases that
 share products), with one bounded wait for the whole set, and released only by their owner.
+While a write's outcome is unknown its holder keeps the lock (`extend`) until the outcome is known.
+
+A cache that cannot be reached is a 503 `cache_no_disponible` (`CacheUnavailable`), never a 500.
 """
 from __future__ import annotations
 
@@ -18,7 +21,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils.translation import gettext as _
 
-from dashboard.errors import LockUnavailable
+from dashboard.errors import CacheUnavailable, LockUnavailable
+from dashboard.sharedcache import cache_call
 
 KEY_PREFIX = "bloqueo:producto:"
 
@@ -52,7 +56,7 @@ class ProductLocks:
     def _add_until(self, product_id: int, deadline: float) -> bool:
         attempt = 0
         while True:
-            if cache.add(lock_key(product_id), self.token, self._ttl):
+            if cache_call(cache.add, lock_key(product_id), self.token, self._ttl):
                 return True
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -63,7 +67,7 @@ class ProductLocks:
 
     def lost(self) -> list[int]:
         """Products whose lock is no longer ours (its TTL ran out and maybe someone else took it)."""
-        return [pid for pid in self._held if cache.get(lock_key(pid)) != self.token]
+        return [pid for pid in self._held if cache_call(cache.get, lock_key(pid)) != self.token]
 
     def ensure_held(self) -> None:
         """Raise 503 unless every lock is still ours; called right before writing stock."""
@@ -76,13 +80,25 @@ class ProductLocks:
         deadline = time.monotonic() + settings.STOCK_LOCK_WAIT
         return all(self._add_until(pid, deadline) for pid in self.lost())
 
-    def release(self) -> None:
-        """Delete only the locks that still hold our token; an expired one may be someone else's now."""
-        for product_id in reversed(self._held):
+    def extend(self) -> None:
+        """Give our locks a fresh TTL (a write with an unknown outcome keeps its product locked)."""
+        for product_id in self._held:
             key = lock_key(product_id)
-            if cache.get(key) == self.token:
-                cache.delete(key)
-        self._held = []
+            if cache_call(cache.get, key) == self.token:
+                cache_call(cache.touch, key, self._ttl)
+
+    def release(self) -> None:
+        """Delete only the locks that still hold our token; an expired one may be someone else's now.
+
+        A cache that went away meanwhile is not an error here: its locks went with it (or expire)."""
+        held, self._held = self._held, []
+        for product_id in reversed(held):
+            key = lock_key(product_id)
+            try:
+                if cache_call(cache.get, key) == self.token:
+                    cache_call(cache.delete, key)
+            except CacheUnavailable:
+                pass
 
     def _unavailable(self, product_ids: list[int]) -> LockUnavailable:
         return LockUnavailable(

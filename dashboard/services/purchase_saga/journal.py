@@ -1,0 +1,329 @@
+"""The purchase journal: a write-ahead, append-only record of every attempt that touches stock.
+
+An attempt is recorded before its first stock write (`inicio`: buyer, items, the stock before and
+after for each product, the idempotency key's hash), then one event per step (`stock`: a write
+confirmed, uncertain, restored or given back; `registro`: the registration sent, found, or not
+made) and a last one when it is resolved (`fin`: the answer the caller gets, replayed for the same
+`Idempotency-Key`). An attempt without `fin` is open: `manage.py reconcile` resolves it.
+
+Where it lives:
+- a JSON-lines file (`PURCHASE_JOURNAL`, default `var/diario-compras.jsonl`), each event appended
+  with one `write` and `fsync`ed, so a SIGKILL loses nothing that was acknowledged;
+- a Redis list when `CACHE_URL` is Redis, shared by every worker and host. If Redis fails while an
+  attempt is under way, its events go to the file instead (and are read from both).
+The same format in both: one JSON object per event, `{"intento": <id>, "evento": ..., ...}`.
+Nothing secret is written: no tokens, no passwords, no request bodies beyond ids and quantities.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+
+logger = logging.getLogger("dashboard.purchases.journal")
+
+REDIS_KEY = "diario:compras:eventos"
+
+# How an attempt ends (`fin.estado`).
+REGISTERED = "registrada"  # the purchase exists upstream; stock stays taken
+GIVEN_BACK = "devuelta"  # nothing registered; every unit taken was given back
+UNCHANGED = "sin_cambios"  # nothing registered, nothing taken
+
+
+@dataclass
+class StockStep:
+    producto_id: int
+    cantidad: int
+    antes: int
+    despues: int
+    # planeado (write not confirmed yet) | tomado | incierto | no_escrito | devuelto | restaurado
+    estado: str = "planeado"
+
+
+@dataclass
+class Attempt:
+    """An attempt as folded from its events."""
+
+    id: str
+    dni: str
+    usuario_id: int | None
+    items: list[tuple[int, int]]
+    clave: str | None  # hash of (buyer, Idempotency-Key)
+    huella: str | None  # hash of the request
+    inicio: float  # epoch seconds
+    request_id: str = "-"
+    stock: dict[int, StockStep] = field(default_factory=dict)
+    # None (not sent) | enviado | incierto | registrada | no_registrada
+    registro: str | None = None
+    registro_ts: float | None = None
+    borrador: dict[str, Any] | None = None
+    compra_id: int | None = None
+    fin: dict[str, Any] | None = None  # {"estado", "status", "body"}
+    pendiente: str | None = None  # why a person must look (set by reconcile/give-back), while open
+
+    @property
+    def resolved(self) -> bool:
+        return self.fin is not None
+
+    @property
+    def started_at(self) -> dt.datetime:
+        return dt.datetime.fromtimestamp(self.inicio, tz=dt.UTC)
+
+    def taken_units(self) -> dict[int, int]:
+        """Units known to be out of stock for this attempt, per product (confirmed writes only)."""
+        return {pid: step.cantidad for pid, step in self.stock.items() if step.estado == "tomado"}
+
+    def summary(self) -> dict[str, Any]:
+        return {"intento": self.id, "dni": self.dni, "inicio": self.started_at.isoformat(),
+                "productos": [{"producto_id": p, "cantidad": c} for p, c in self.items],
+                "stock": {str(pid): step.estado for pid, step in self.stock.items()},
+                "registro": self.registro, "compra_id": self.compra_id, "pendiente": self.pendiente,
+                "request_id": self.request_id}
+
+
+def _fold(attempts: dict[str, Attempt], by_key: dict[str, str], claimed: dict[int, str], event: dict) -> None:
+    kind, aid = event.get("evento"), event.get("intento")
+    if kind == "inicio":
+        attempt = Attempt(id=aid, dni=event["dni"], usuario_id=event.get("usuario_id"),
+                          items=[(int(p), int(c)) for p, c in event["productos"]], clave=event.get("clave"),
+                          huella=event.get("huella"), inicio=float(event["inicio"]),
+                          request_id=event.get("request_id", "-"))
+        for step in event.get("stock", []):
+            attempt.stock[int(step["producto_id"])] = StockStep(int(step["producto_id"]), int(step["cantidad"]),
+                                                                int(step["antes"]), int(step["despues"]))
+        attempts[aid] = attempt
+        if attempt.clave:
+            by_key[attempt.clave] = aid
+        return
+    attempt = attempts.get(aid)
+    if attempt is None:
+        return
+    if kind == "stock":
+        step = attempt.stock.get(int(event["producto_id"]))
+        if step is not None:
+            step.estado = event["estado"]
+    elif kind == "registro":
+        attempt.registro = event["estado"]
+        if event["estado"] == "enviado":
+            attempt.registro_ts = float(event.get("ts", time.time()))
+            attempt.borrador = event.get("borrador")
+        if event.get("compra_id") is not None:
+            attempt.compra_id = int(event["compra_id"])
+            claimed[attempt.compra_id] = aid
+        if event.get("usuario_id") is not None:
+            attempt.usuario_id = int(event["usuario_id"])
+    elif kind == "pendiente":
+        attempt.pendiente = event.get("motivo")
+    elif kind == "fin":
+        attempt.fin = {"estado": event["estado"], "status": event.get("status"), "body": event.get("body")}
+        attempt.pendiente = None
+
+
+class FileLog:
+    """Append-only JSON lines on disk; each append is one `write` then `fsync`."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+
+    def append(self, line: bytes) -> None:
+        new = not self.path.exists()
+        if new:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, line)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if new:  # the file's name must survive a crash too
+            dir_fd = os.open(self.path.parent, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+
+    def read_from(self, cursor: int) -> tuple[list[bytes], int]:
+        try:
+            with self.path.open("rb") as handle:
+                handle.seek(cursor)
+                data = handle.read()
+        except FileNotFoundError:
+            return [], 0
+        end = data.rfind(b"\n") + 1  # a line still being written is read next time
+        return data[:end].splitlines(), cursor + end
+
+    def describe(self) -> str:
+        return f"archivo {self.path}"
+
+
+class RedisLog:
+    """The same lines in one Redis list (RPUSH is atomic; every worker and host sees one order)."""
+
+    def _client(self) -> Any:
+        return cache._cache.get_client(write=True)  # Django's RedisCache: the underlying redis-py client
+
+    @property
+    def _key(self) -> str:
+        return cache.make_key(REDIS_KEY)
+
+    def append(self, line: bytes) -> None:
+        self._client().rpush(self._key, line.rstrip(b"\n"))
+
+    def read_from(self, cursor: int) -> tuple[list[bytes], int]:
+        lines = self._client().lrange(self._key, cursor, -1)
+        return list(lines), cursor + len(lines)
+
+    def describe(self) -> str:
+        return "redis (CACHE_URL)"
+
+
+def uses_redis() -> bool:
+    return "redis" in settings.CACHES["default"]["BACKEND"].lower()
+
+
+class Journal:
+    """The journal of this process: appends events and keeps the folded attempts up to date."""
+
+    def __init__(self, primary: FileLog | RedisLog, fallback: FileLog | None = None) -> None:
+        self.logs: list[FileLog | RedisLog] = [primary, *([fallback] if fallback else [])]
+        self._cursors = [0 for _ in self.logs]
+        self._attempts: dict[str, Attempt] = {}
+        self._by_key: dict[str, str] = {}
+        self._claimed: dict[int, str] = {}
+        self._lock = threading.Lock()
+
+    def describe(self) -> str:
+        return self.logs[0].describe()
+
+    # -- writing ------------------------------------------------------------------------------
+    def _append(self, event: dict[str, Any]) -> None:
+        line = (json.dumps(event, ensure_ascii=False, separators=(",", ":"), allow_nan=False) + "\n").encode()
+        last_error: BaseException | None = None
+        for log in self.logs:
+            try:
+                log.append(line)
+                return
+            except Exception as exc:  # noqa: BLE001 - any storage failure: try the next log, then report
+                last_error = exc
+                logger.critical("purchase journal %s failed (%s); trying the next", log.describe(),
+                                type(exc).__name__)
+        raise OSError(f"no journal could be written: {last_error!r}")
+
+    def record(self, event: dict[str, Any], *, critical: bool = False) -> None:
+        """Append one event. With `critical=False` a failure raises (the caller must not go on);
+        with `critical=True` (stock already taken) it is logged at CRITICAL with the event itself,
+        which then is the only record, and the flow goes on."""
+        event = {**event, "ts": event.get("ts", time.time())}
+        try:
+            self._append(event)
+        except OSError:
+            if not critical:
+                raise
+            logger.critical("purchase journal unwritable; event: %s", json.dumps(event, ensure_ascii=False))
+        with self._lock:
+            _fold(self._attempts, self._by_key, self._claimed, event)
+
+    def begin(self, *, dni: str, usuario_id: int | None, items: Iterable[tuple[int, int]], clave: str | None,
+              huella: str | None, stock: Iterable[StockStep], request_id: str) -> Attempt:
+        aid = uuid.uuid4().hex
+        now = time.time()
+        self.record({"intento": aid, "evento": "inicio", "dni": dni, "usuario_id": usuario_id,
+                     "productos": [[p, c] for p, c in items], "clave": clave, "huella": huella, "inicio": now,
+                     "fecha": dt.datetime.fromtimestamp(now, tz=dt.UTC).isoformat(), "request_id": request_id,
+                     "stock": [{"producto_id": s.producto_id, "cantidad": s.cantidad, "antes": s.antes,
+                                "despues": s.despues} for s in stock]})
+        return self._attempts[aid]
+
+    def stock(self, attempt: Attempt, producto_id: int, estado: str) -> None:
+        self.record({"intento": attempt.id, "evento": "stock", "producto_id": producto_id, "estado": estado},
+                    critical=True)
+
+    def registration(self, attempt: Attempt, estado: str, *, compra_id: int | None = None,
+                     usuario_id: int | None = None, borrador: dict | None = None) -> None:
+        event: dict[str, Any] = {"intento": attempt.id, "evento": "registro", "estado": estado}
+        if compra_id is not None:
+            event["compra_id"] = compra_id
+        if usuario_id is not None:
+            event["usuario_id"] = usuario_id
+        if borrador is not None:
+            event["borrador"] = borrador
+        self.record(event, critical=True)
+
+    def needs_person(self, attempt: Attempt, motivo: str) -> None:
+        self.record({"intento": attempt.id, "evento": "pendiente", "motivo": motivo}, critical=True)
+
+    def finish(self, attempt: Attempt, estado: str, *, status: int | None = None, body: Any = None) -> None:
+        self.record({"intento": attempt.id, "evento": "fin", "estado": estado, "status": status, "body": body},
+                    critical=True)
+
+    # -- reading ------------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Fold the events other processes (or an earlier run) appended since the last look."""
+        with self._lock:
+            for index, log in enumerate(self.logs):
+                try:
+                    lines, self._cursors[index] = log.read_from(self._cursors[index])
+                except Exception:  # noqa: BLE001 - an unreadable log is reported, the other still read
+                    logger.exception("purchase journal %s unreadable", log.describe())
+                    continue
+                for line in lines:
+                    try:
+                        event = json.loads(line)
+                    except ValueError:
+                        logger.error("purchase journal %s: skipping a damaged line", log.describe())
+                        continue
+                    if isinstance(event, dict):
+                        try:
+                            _fold(self._attempts, self._by_key, self._claimed, event)
+                        except (KeyError, TypeError, ValueError):
+                            logger.error("purchase journal %s: skipping an incomplete event", log.describe())
+
+    def find_by_key(self, clave: str) -> Attempt | None:
+        self.refresh()
+        attempt = self._attempts.get(self._by_key.get(clave, ""))
+        if attempt is not None and attempt.resolved and attempt.fin["estado"] == UNCHANGED:
+            return None  # it never wrote a unit: the key is free for a new attempt
+        return attempt
+
+    def get(self, aid: str) -> Attempt | None:
+        self.refresh()
+        return self._attempts.get(aid)
+
+    def claimed_by(self, compra_id: int) -> str | None:
+        return self._claimed.get(compra_id)
+
+    def open_attempts(self) -> list[Attempt]:
+        self.refresh()
+        return sorted((a for a in self._attempts.values() if not a.resolved), key=lambda a: a.inicio)
+
+    def all_attempts(self) -> list[Attempt]:
+        self.refresh()
+        return sorted(self._attempts.values(), key=lambda a: a.inicio)
+
+
+_journals: dict[tuple, Journal] = {}
+_journals_lock = threading.Lock()
+
+
+def journal() -> Journal:
+    """The process's journal for the current settings (tests change them; one instance per setting)."""
+    redis = uses_redis()
+    config = (redis, str(settings.PURCHASE_JOURNAL), settings.CACHES["default"].get("LOCATION"))
+    with _journals_lock:
+        found = _journals.get(config)
+        if found is None:
+            file_log = FileLog(settings.PURCHASE_JOURNAL)
+            found = Journal(RedisLog(), fallback=file_log) if redis else Journal(file_log)
+            _journals[config] = found
+        return found

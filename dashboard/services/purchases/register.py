@@ -1,0 +1,225 @@
+"""Registering a purchase: validate, then hand the writes to the purchase saga, then the receipt.
+
+1. concurrently: the details of every distinct product, the offers, and (speculatively) the first
+   page of the buyer's `validada` prescriptions. Fetching prescriptions before knowing whether a
+   product needs one saves a full round trip on every prescription purchase and costs nothing in
+   latency otherwise; its failure is kept aside and only raised when a prescription is needed, so
+   the prescriptions service being down never blocks an over-the-counter purchase.
+2. the saga (`dashboard.services.purchase_saga`): per-product locks, stock re-read and re-checked,
+   the attempt journaled, stock written, `POST /api/compras`, and every unknown outcome resolved.
+3. the receipt, from a draft journaled before registering. An error while building it never turns
+   a stored purchase into a 5xx (that would invite a second purchase): 201 with what is known.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from dashboard.clients import Upstreams
+from dashboard.concurrency import gather, map_concurrently
+from dashboard.errors import InsufficientStock, PrescriptionRequired, ProductNotFound, UpstreamRejected
+from dashboard.money import ZERO, money
+from dashboard.services.prescriptions import validity_check
+from dashboard.services.purchase_saga.idempotency import Ticket
+from dashboard.services.purchase_saga.saga import take_stock_and_register
+from dashboard.services.purchases.parsing import PurchaseItem, PurchaseRequest
+from dashboard.services.purchases.times import upstream_time
+from dashboard.types import Offer, Prescription, PrescriptionPage, Product, Purchase, User
+
+logger = logging.getLogger("dashboard.purchases")
+
+PRESCRIPTION_PAGE_SIZE = 100
+# More validated prescriptions than this (x100) for one person is not plausible: stop paging there.
+PRESCRIPTION_MAX_PAGES = 20
+
+
+@dataclass(frozen=True)
+class ReceiptLine:
+    product: Product  # as written by the stock update: `stock` is what is left
+    cantidad: int
+    descuento: Decimal
+    precio_final: Decimal
+
+    @property
+    def subtotal(self) -> Decimal:
+        return money(self.precio_final * self.cantidad)
+
+
+@dataclass(frozen=True)
+class PurchaseReceipt:
+    purchase: Purchase
+    lines: tuple[ReceiptLine, ...]
+    datos_adicionales: dict | None = None
+    # Set when the purchase is stored but its receipt could not be built whole (it is still a 201).
+    advertencias: tuple[str, ...] = ()
+
+    @property
+    def total(self) -> Decimal | None:
+        if self.advertencias:
+            return None
+        return money(sum((line.subtotal for line in self.lines), ZERO))
+
+
+def purchase_register(*, upstreams: Upstreams, buyer: User, request: PurchaseRequest,
+                      ticket: Ticket | None = None) -> PurchaseReceipt:
+    """Validate, take the stock and store the purchase for `buyer` (who `/api/user/me` says the token is)."""
+    products, offers, prescriptions = _stage_one(upstreams, buyer, request.product_ids)
+    _check_stock(request.items, products)
+    needing = [item for item in request.items if products[item.producto_id].requiere_receta]
+    if needing:
+        _check_prescriptions(needing, products, prescriptions(), buyer)
+    registered = take_stock_and_register(
+        upstreams=upstreams, buyer=buyer, items=[(i.producto_id, i.cantidad) for i in request.items], ticket=ticket,
+        recheck=lambda fresh: _recheck(request.items, fresh),
+        draft=lambda updated: receipt_draft(request, updated, offers),
+    )
+    return receipt_from_draft(registered.purchase, registered.draft, request.items)
+
+
+def _recheck(items: tuple[PurchaseItem, ...], fresh: Mapping[int, Product | BaseException]) -> dict[int, Product]:
+    """Under the locks: the stock read again must still cover every line."""
+    for item in items:
+        product = fresh[item.producto_id]
+        if is_not_found(product):
+            raise _unknown_product(item.producto_id)
+        if isinstance(product, BaseException):
+            raise product
+        if item.cantidad > product.stock:
+            raise _insufficient(product, item.cantidad)
+    return dict(fresh)
+
+
+def receipt_draft(request: PurchaseRequest, updated: Mapping[int, Product], offers: list[Offer]) -> dict[str, Any]:
+    """What the receipt will say, journaled before registering so a later resolution can answer it."""
+    lines = []
+    for item in request.items:
+        product = updated[item.producto_id]
+        descuento = _best_discount(offers, item.producto_id)
+        lines.append({"producto_id": item.producto_id, "cantidad": item.cantidad, "nombre": product.nombre,
+                      "precio": str(product.precio), "tipo": product.tipo,
+                      "requiere_receta": product.requiere_receta, "stock": product.stock,
+                      "descuento": str(descuento),
+                      "precio_final": str(money(product.precio * (100 - descuento) / 100))})
+    return {"lineas": lines, "datos_adicionales": request.datos_adicionales}
+
+
+def receipt_from_draft(purchase: Purchase, draft: dict[str, Any] | None,
+                       items: tuple[PurchaseItem, ...] | None = None) -> PurchaseReceipt:
+    """The receipt of a stored purchase; a draft that is missing or unusable gives a reduced one."""
+    datos = (draft or {}).get("datos_adicionales")
+    try:
+        if draft is None:
+            raise ValueError("no draft")
+        lines = tuple(
+            ReceiptLine(product=Product(id=line["producto_id"], nombre=line["nombre"], tipo=line["tipo"],
+                                        precio=money(Decimal(line["precio"])), stock=line["stock"],
+                                        requiere_receta=line["requiere_receta"]),
+                        cantidad=line["cantidad"], descuento=_finite(Decimal(line["descuento"])),
+                        precio_final=money(Decimal(line["precio_final"])))
+            for line in draft["lineas"])
+        receipt = PurchaseReceipt(purchase=purchase, lines=lines, datos_adicionales=datos)
+        receipt.total  # noqa: B018 - a total that cannot be computed is found here, not while answering
+        return receipt
+    except Exception:  # noqa: BLE001 - the purchase is stored: answer 201 with what is known
+        logger.exception("purchase %s stored but its receipt could not be built", purchase.id)
+        return PurchaseReceipt(purchase=purchase, lines=(), datos_adicionales=datos,
+                               advertencias=(_("La compra quedó registrada, pero no se pudo calcular su detalle de "
+                                               "precios; consúltela en el listado de compras."),))
+
+
+def _finite(value: Decimal) -> Decimal:
+    if not value.is_finite():
+        raise ValueError("not a finite amount")
+    return value
+
+
+def _stage_one(upstreams: Upstreams, buyer: User,
+               product_ids: list[int]) -> tuple[dict[int, Product], list[Offer], Callable[[], list[Prescription]]]:
+    calls: list[Callable[[], Any]] = [lambda pid=pid: upstreams.products.product_get(pid) for pid in product_ids]
+    calls.append(upstreams.products.offers_all)
+    calls.append(lambda: _prescription_page(upstreams, buyer, 1))
+    *product_results, offers, first_page = gather(calls, return_exceptions=True)
+    products: dict[int, Product] = {}
+    for pid, result in zip(product_ids, product_results, strict=True):
+        if is_not_found(result):
+            raise _unknown_product(pid)
+        if isinstance(result, BaseException):
+            raise result
+        products[pid] = result
+    if isinstance(offers, BaseException):
+        raise offers
+
+    def prescriptions() -> list[Prescription]:
+        if isinstance(first_page, BaseException):
+            raise first_page
+        return _remaining_prescriptions(upstreams, buyer, first_page)
+
+    return products, offers, prescriptions
+
+
+def _unknown_product(pid: int) -> ProductNotFound:
+    return ProductNotFound(_("El producto con ID %(id)s no existe") % {"id": pid}, details={"producto_id": pid})
+
+
+def is_not_found(result: Any) -> bool:
+    return isinstance(result, UpstreamRejected) and result.status == 404
+
+
+def _prescription_page(upstreams: Upstreams, buyer: User, page: int) -> PrescriptionPage:
+    return upstreams.prescriptions.prescriptions_filter(dni=buyer.dni, estado="validada", page=page,
+                                                        pagesize=PRESCRIPTION_PAGE_SIZE)
+
+
+def _remaining_prescriptions(upstreams: Upstreams, buyer: User, first: PrescriptionPage) -> list[Prescription]:
+    size = max(first.pagesize, 1)  # the upstream clamps pagesize; trust what it says it used
+    pages = min(-(-first.total // size), PRESCRIPTION_MAX_PAGES)
+    rest = map_concurrently(lambda n: _prescription_page(upstreams, buyer, n), range(2, pages + 1))
+    return [p for page in (first, *rest) for p in page.items]
+
+
+def _check_stock(items: tuple[PurchaseItem, ...], products: Mapping[int, Product]) -> None:
+    for item in items:
+        product = products[item.producto_id]
+        if item.cantidad > product.stock:
+            raise _insufficient(product, item.cantidad)
+
+
+def _insufficient(product: Product, requested: int) -> InsufficientStock:
+    return InsufficientStock(
+        _("Stock insuficiente para el producto '%(nombre)s'. Disponible: %(disponible)s, Solicitado: %(solicitado)s")
+        % {"nombre": product.nombre, "disponible": product.stock, "solicitado": requested},
+        details={"producto_id": product.id, "disponible": product.stock, "solicitado": requested},
+    )
+
+
+def _check_prescriptions(needing: list[PurchaseItem], products: Mapping[int, Product],
+                         prescriptions: list[Prescription], buyer: User) -> None:
+    now = timezone.now()
+    # Re-check what the filter promised: a deployment that ignores a filter must not let others' through.
+    # The validity window is the one the approval checked (calendar days in Lima), so a prescription
+    # shown as "vigente" on the dashboard is honoured all that day.
+    valid = [p for p in prescriptions
+             if p.estado == "validada" and p.paciente_dni == buyer.dni and validity_check(p.fecha_emision, now=now).ok]
+    uncovered = [item for item in needing
+                 if not any(line.producto_id == item.producto_id and line.cantidad >= item.cantidad
+                            for p in valid for line in p.productos)]
+    if uncovered:
+        names = [products[item.producto_id].nombre for item in uncovered]
+        raise PrescriptionRequired(
+            _("Los siguientes productos requieren receta médica validada: %(nombres)s")
+            % {"nombres": ", ".join(names)},
+            details={"productos_sin_receta": names, "productos_sin_receta_ids": [i.producto_id for i in uncovered]},
+        )
+
+
+def _best_discount(offers: list[Offer], product_id: int) -> Decimal:
+    now = timezone.now()
+    discounts = [d.descuento for o in offers if upstream_time(o.fecha_vencimiento) > now
+                 for d in o.detalles if d.producto_id == product_id]
+    return max(Decimal(0), min(max(discounts, default=Decimal(0)), Decimal(100)))
