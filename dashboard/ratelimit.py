@@ -7,6 +7,8 @@ import time
 from django.core.cache import cache
 from django.http import HttpRequest
 
+from dashboard import metrics
+
 
 def client_ip(request: HttpRequest) -> str:
     # REMOTE_ADDR only: X-Forwarded-For is client-controlled unless a trusted proxy rewrites it.
@@ -28,5 +30,6 @@ def hit(scope: str, identity: str, *, limit: int, window: int) -> int | None:
             cache.add(key, 1, timeout=window + 1)
             count = 1
     if count > limit:
+        metrics.record_rate_limited(scope)
         return max(int(window_start + window - now) + 1, 1)
     return None

@@ -33,7 +33,7 @@ from django.core.cache import cache
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from dashboard import context
+from dashboard import context, metrics
 from dashboard.clients import Upstreams
 from dashboard.clients.base import PRODUCT_ID_MAX
 from dashboard.concurrency import gather, map_concurrently
@@ -220,6 +220,7 @@ def purchase_register(*, upstreams: Upstreams, buyer: User, request: PurchaseReq
         product = updated[item.producto_id]
         lines.append(ReceiptLine(product=product, cantidad=item.cantidad, descuento=descuento,
                                  precio_final=money(product.precio * (100 - descuento) / 100)))
+    metrics.record_purchase("registered")
     return PurchaseReceipt(purchase=purchase, lines=tuple(lines), datos_adicionales=request.datos_adicionales)
 
 
@@ -248,6 +249,7 @@ def _stage_one(upstreams: Upstreams, buyer: User,
 
 
 def _unknown_product(pid: int) -> ProductNotFound:
+    metrics.record_purchase("refused")
     return ProductNotFound(_("El producto con ID %(id)s no existe") % {"id": pid}, details={"producto_id": pid})
 
 
@@ -275,6 +277,7 @@ def _check_stock(items: tuple[PurchaseItem, ...], products: Mapping[int, Product
 
 
 def _insufficient(product: Product, requested: int) -> InsufficientStock:
+    metrics.record_purchase("refused")
     return InsufficientStock(
         _("Stock insuficiente para el producto '%(nombre)s'. Disponible: %(disponible)s, Solicitado: %(solicitado)s")
         % {"nombre": product.nombre, "disponible": product.stock, "solicitado": requested},
@@ -295,6 +298,7 @@ def _check_prescriptions(needing: list[PurchaseItem], products: Mapping[int, Pro
                             for p in valid for line in p.productos)]
     if uncovered:
         names = [products[item.producto_id].nombre for item in uncovered]
+        metrics.record_purchase("refused")
         raise PrescriptionRequired(
             _("Los siguientes productos requieren receta médica validada: %(nombres)s")
             % {"nombres": ", ".join(names)},
@@ -359,6 +363,7 @@ def _give_back(upstreams: Upstreams, locks: ProductLocks, taken: dict[int, int],
                 **({} if pid in taken else {"solo_si_stock_es": unsure[pid][1]})}
                for pid, result in zip(pids, results, strict=True) if not isinstance(result, int)]
     if not pending:
+        metrics.record_purchase("compensated")
         return {"estado": "devuelto"}
     _journal(pending, reason, buyer)
     return {"estado": "pendiente", "productos": pending}
