@@ -5,6 +5,10 @@ never reach the network by accident. Integration tests get a real sandbox on fre
 """
 from __future__ import annotations
 
+import os
+import shutil
+from pathlib import Path
+
 import pytest
 import responses as responses_lib
 from django.core.cache import cache
@@ -15,6 +19,23 @@ from dashboard.clients.breakers import reset_breakers
 USERS = "http://usuarios.test"
 PRODUCTS = "http://productos.test"
 PRESCRIPTIONS = "http://recetas.test"
+
+
+def in_ci() -> bool:
+    """`.ci/run` (CI=true): what a developer's machine may skip must run there."""
+    return os.environ.get("CI", "").lower() in ("true", "1", "yes")
+
+
+def system_tool(name: str, package: str, *, path: str | None = None) -> str:
+    """The path of a tool the tests need from Debian; when missing, skip with the one line that
+    installs it (in CI that is a failure: CI must run everything)."""
+    found = path if path and Path(path).is_file() else shutil.which(name)
+    if found:
+        return found
+    message = f"{name} not found: install it with `apt-get install -y {package}` (.ci/run does)"
+    if in_ci():
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
 
 
 @pytest.fixture(autouse=True)
