@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -77,6 +78,14 @@ def test_metrics_answer_the_configured_addresses_and_networks(client, settings):
     assert client.get("/metrics", REMOTE_ADDR="::ffff:10.1.0.9").status_code == 200  # IPv4-mapped
     assert client.get("/metrics", REMOTE_ADDR="10.2.0.1").status_code == 403
     assert client.get("/metrics", REMOTE_ADDR="not-an-address").status_code == 403
+
+
+def test_a_bad_metrics_allowed_ips_entry_is_a_system_check_error(settings):
+    from dashboard.checks import metrics_allowed_ips_parse
+
+    assert metrics_allowed_ips_parse(None) == []
+    settings.METRICS_ALLOWED_IPS = ["10.0.0.0/8", "prometheus.interno"]
+    assert [e.id for e in metrics_allowed_ips_parse(None)] == ["dashboard.E001"]
 
 
 def test_metrics_only_answer_reads(client):
@@ -231,13 +240,16 @@ def test_rate_limit_refusals_are_counted_by_limit(client, settings):
 
 
 def test_cache_errors_are_counted_by_operation_and_still_raise(client):
-    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import RedisError
 
-    cache = RedisCache("redis://127.0.0.1:1/0", {"OPTIONS": {"socket_connect_timeout": 0.5}})
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    cache = RedisCache(f"redis://127.0.0.1:{port}/0", {"OPTIONS": {"socket_connect_timeout": 0.5}})
     before = scrape(client)
-    with pytest.raises(RedisConnectionError):
+    with pytest.raises(RedisError):
         cache.get("clave")
-    with pytest.raises(RedisConnectionError):
+    with pytest.raises(RedisError):
         cache.add("clave", 1)
     after = scrape(client)
     for operation in ("get", "add"):

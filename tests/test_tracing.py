@@ -136,9 +136,10 @@ def exported():
         tracing.shutdown()
 
 
-def test_opentelemetry_exports_a_server_span_and_a_client_span_per_upstream_call(exported, mocked):
+def test_opentelemetry_exports_a_server_span_and_a_client_span_per_upstream_call(exported, mocked, caplog):
     from opentelemetry.trace import SpanKind
 
+    caplog.set_level(logging.INFO)
     mock_listing(mocked)
     response = Client().get("/api/orchestrator/compras/me", HTTP_TRACEPARENT=TRACEPARENT, **AUTH)
     assert response.status_code == 200
@@ -149,8 +150,12 @@ def test_opentelemetry_exports_a_server_span_and_a_client_span_per_upstream_call
     assert {f"{s.context.trace_id:032x}" for s in spans} == {TRACE_ID}
     assert f"{server[0].parent.span_id:016x}" == PARENT_ID
     assert all(s.parent.span_id == server[0].context.span_id for s in clients)
-    # What each upstream received names the client span that was exported for it.
-    assert {span for _t, span, _f in sent_traceparents(mocked)} == {f"{s.context.span_id:016x}" for s in clients}
+    # What each upstream received names the client span that was exported for it, and so do the logs.
+    exported_ids = {f"{s.context.span_id:016x}" for s in clients}
+    assert {span for _t, span, _f in sent_traceparents(mocked)} == exported_ids
+    logged = [r for r in caplog.records if r.name == "dashboard.upstream"]
+    assert {r.span_id for r in logged} == exported_ids
+    assert {r.trace_id for r in caplog.records if r.name == "dashboard.request"} == {TRACE_ID}
 
 
 def test_opentelemetry_shutdown_takes_the_instrumentation_out(mocked):

@@ -204,6 +204,7 @@ class BaseClient:
               expect_json: bool) -> Any:
         timeout = self._timeout(timeout)
         headers = self._headers(auth)
+        traceparent = headers["traceparent"]
         started = ended = time.perf_counter()
         status: int | str = "error"
         outcome = "error"
@@ -214,6 +215,8 @@ class BaseClient:
                 )
                 status = response.status_code
                 outcome = metrics.upstream_outcome(status)
+                # With OpenTelemetry on, its requests instrumentation sent its own client span instead.
+                traceparent = response.request.headers.get("traceparent", traceparent)
             except requests.Timeout as exc:
                 status = outcome = "timeout"
                 raise UpstreamTimeout(self.service) from exc
@@ -231,7 +234,7 @@ class BaseClient:
                     self.service, method, path_template, status, elapsed_ms,
                     extra={"servicio": self.service, "metodo": method, "ruta": path_template,
                            "estado": status, "ms": round(elapsed_ms, 1),
-                           "span_id": headers["traceparent"].split("-")[2]},
+                           "span_id": traceparent.split("-")[2]},
                 )
             try:
                 return self._interpret(response, parse, expect_json)
