@@ -59,6 +59,7 @@ cat <<MSG
   Botica orquestador en http://localhost:$PORT
     API:        http://localhost:$PORT/api/orchestrator/health
     Dashboard:  http://localhost:$PORT/
+    Métricas:   http://localhost:$PORT/metrics
 MSG
 if [[ $DEMO == 1 ]]; then
   "$PY" -c "from sandbox import DEMO_LOGINS

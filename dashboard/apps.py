@@ -6,4 +6,6 @@ class DashboardConfig(AppConfig):
     verbose_name = "Botica orquestador"
 
     def ready(self) -> None:
-        from dashboard import checks  # noqa: F401 - registers the system checks
+        from dashboard import checks, tracing  # noqa: F401 - checks registers the system checks
+
+        tracing.configure()  # OpenTelemetry export, only when OTEL_EXPORTER_OTLP_ENDPOINT is set

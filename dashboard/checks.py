@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.checks import Error, register
+from django.core.exceptions import ImproperlyConfigured
 
 from portal.scaleout import problem
 
@@ -13,4 +14,16 @@ def cache_is_shared(app_configs, **kwargs):  # noqa: ARG001 - Django's check sig
     message = problem(settings.WEB_CONCURRENCY, settings.CACHES["default"]["BACKEND"])
     if message:
         return [Error(message, hint="Ver README, Producción.", id="dashboard.E001")]
+    return []
+
+
+@register()
+def metrics_allowed_ips_parse(app_configs, **kwargs):  # noqa: ARG001 - Django's check signature
+    """METRICS_ALLOWED_IPS: every entry an address or a CIDR network (else /metrics would answer 500)."""
+    from dashboard.metrics import allowed_networks
+
+    try:
+        allowed_networks()
+    except ImproperlyConfigured as exc:
+        return [Error(str(exc), hint="Ejemplo: METRICS_ALLOWED_IPS=10.0.0.5,10.1.0.0/16", id="dashboard.E002")]
     return []

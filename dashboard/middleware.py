@@ -14,7 +14,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
 
-from dashboard import context, ratelimit
+from dashboard import context, metrics, ratelimit, tracing
 from dashboard.errors import OrchestratorError, TooManyRequests
 from dashboard.responses import error_json, is_api
 from dashboard.views.errors import html_error_response  # the HTML side decides its own look
@@ -52,14 +52,17 @@ def render_error(request: HttpRequest, error: OrchestratorError) -> HttpResponse
 
 
 class RequestContextMiddleware:
-    """Request id in and out, upstream vs own time (`Server-Timing`), one access log line."""
+    """Request id and trace context in, request id out, upstream vs own time (`Server-Timing`),
+    one access log line and the request metrics."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         started = time.perf_counter()
-        ctx, token = context.begin(request.headers.get("X-Request-ID"), deadline_seconds=settings.UPSTREAM_DEADLINE)
+        ctx, token = context.begin(request.headers.get("X-Request-ID"), deadline_seconds=settings.UPSTREAM_DEADLINE,
+                                   traceparent=request.headers.get("traceparent"),
+                                   tracestate=request.headers.get("tracestate"), span=tracing.current_span())
         request.request_id = ctx.request_id
         try:
             response = self.get_response(request)
@@ -74,6 +77,8 @@ class RequestContextMiddleware:
             )
             match = getattr(request, "resolver_match", None)
             route = match.route if match else request.path
+            metrics.observe_request(match.view_name if match else metrics.UNMATCHED_ROUTE, request.method,
+                                    response.status_code, total_ms / 1000)
             logger.info(
                 "%s %s -> %s in %.1f ms (upstream %.1f ms, own %.1f ms, %d calls)",
                 request.method, route, response.status_code, total_ms, upstream_wall_ms, own_ms, ctx.upstream_calls,

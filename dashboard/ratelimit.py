@@ -8,6 +8,8 @@ import time
 from django.core.cache import cache
 from django.http import HttpRequest
 
+from dashboard import metrics
+
 logger = logging.getLogger("dashboard.ratelimit")
 
 
@@ -42,5 +44,6 @@ def _hit(scope: str, identity: str, *, limit: int, window: int) -> int | None:
             cache.add(key, 1, timeout=window + 1)
             count = 1
     if count > limit:
+        metrics.record_rate_limited(scope)
         return max(int(window_start + window - now) + 1, 1)
     return None

@@ -71,6 +71,8 @@ TEMPLATES = [
 DATABASES = {}
 
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://orchestrator")}
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+    CACHES["default"]["BACKEND"] = "dashboard.cache.RedisCache"  # the same, counting failed operations
 
 # Sessions and cookies ----------------------------------------------------------------------------
 SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
@@ -192,7 +194,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "filters": {"request_id": {"()": "dashboard.logging.RequestIdFilter"}},
     "formatters": {
-        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s %(trace_id)s] %(message)s"},
         "json": {"()": "dashboard.logging.JsonFormatter"},
     },
     "handlers": {
@@ -208,6 +210,12 @@ LOGGING = {
         "dashboard": {"level": LOG_LEVEL},
     },
 }
+
+# Observability ------------------------------------------------------------------------------------
+# /metrics answers loopback and these addresses or networks (comma-separated, CIDR allowed) only.
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=[])
+# OpenTelemetry trace export (OTLP/HTTP) only when set; the SDK reads the other OTEL_* variables.
+OTEL_EXPORTER_OTLP_ENDPOINT = env("OTEL_EXPORTER_OTLP_ENDPOINT", default="")
 
 LOGIN_URL = "dashboard:login"
 

@@ -1,7 +1,10 @@
 from django.urls import include, path
 
+from dashboard.metrics import metrics_view
+
 urlpatterns = [
     path("api/orchestrator/", include("dashboard.api.urls")),
+    path("metrics", metrics_view, name="metrics"),
     path("", include("dashboard.urls")),
 ]
 

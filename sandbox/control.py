@@ -34,6 +34,7 @@ SERVICES = ("usuarios", "productos", "recetas")
 DEFAULT_PORTS = (8081, 8082, 8083)
 WORKLOAD_TYPES = ("Analgesico", "Vitaminas", "Antiacido", "Antihistaminico")
 REQUEST_LOG_LIMIT = 100_000  # per service, so a long-running demo or benchmark does not grow without bound
+UNRECORDED_HEADERS = frozenset({"authorization", "cookie"})  # credentials never go into the request log
 
 logger = logging.getLogger("sandbox")
 
@@ -64,7 +65,7 @@ class Sandbox:
             "recetas": self._prescriptions_service,
         }
         self._faults = {name: Faults() for name in SERVICES}
-        self._log: dict[str, deque[tuple[str, str, str]]] = {
+        self._log: dict[str, deque[tuple[str, str, str, dict[str, str]]]] = {
             name: deque(maxlen=REQUEST_LOG_LIMIT) for name in SERVICES}
         self._log_lock = threading.Lock()
         self._row_locks: dict[tuple[str, str], threading.Lock] = {}
@@ -197,7 +198,14 @@ class Sandbox:
         the last REQUEST_LOG_LIMIT only). `with_query=True` gives the path with its query string."""
         self._fault_set(service)
         with self._log_lock:
-            return [(method, target if with_query else path) for method, path, target in self._log[service]]
+            return [(method, target if with_query else path) for method, path, target, _h in self._log[service]]
+
+    def received_headers(self, service: str) -> list[dict[str, str]]:
+        """The headers (lower-case names) of each request the service received, in the order of
+        `requests()`; `Authorization` and `Cookie` are never recorded."""
+        self._fault_set(service)
+        with self._log_lock:
+            return [dict(headers) for _m, _p, _t, headers in self._log[service]]
 
     def connections(self, service: str) -> int:
         """TCP connections the service has accepted (keep-alive reuse keeps this low)."""
@@ -235,7 +243,8 @@ class Sandbox:
             request.service = service_name
             return self._control.dispatch(request)
         with self._log_lock:
-            self._log[service_name].append((request.method, request.path, request.target))
+            headers = {k: v for k, v in request.headers.items() if k not in UNRECORDED_HEADERS}
+            self._log[service_name].append((request.method, request.path, request.target, headers))
         faults = self._faults[service_name]
         faults.wait()
         if not self._listeners[service_name].running:

@@ -5,6 +5,10 @@ never reach the network by accident. Integration tests get a real sandbox on fre
 """
 from __future__ import annotations
 
+import os
+import shutil
+from pathlib import Path
+
 import pytest
 import responses as responses_lib
 from django.core.cache import cache
@@ -15,6 +19,30 @@ from dashboard.clients.breakers import reset_breakers
 USERS = "http://usuarios.test"
 PRODUCTS = "http://productos.test"
 PRESCRIPTIONS = "http://recetas.test"
+
+
+def in_ci() -> bool:
+    """`.ci/run` (CI=true): what a developer's machine may skip must run there."""
+    return os.environ.get("CI", "").lower() in ("true", "1", "yes")
+
+
+def find_tool(name: str, *, path: str | None = None) -> str | None:
+    return path if path and Path(path).is_file() else shutil.which(name)
+
+
+def missing_tool(name: str, package: str) -> str:
+    return f"{name} not found: install it with `apt-get install -y {package}` (.ci/run does)"
+
+
+def system_tool(name: str, package: str, *, path: str | None = None) -> str:
+    """The path of a tool the tests need from Debian; when missing, skip with the one line that
+    installs it (in CI that is a failure: CI must run everything)."""
+    found = find_tool(name, path=path)
+    if found:
+        return found
+    if in_ci():
+        pytest.fail(missing_tool(name, package), pytrace=False)
+    pytest.skip(missing_tool(name, package))
 
 
 @pytest.fixture(autouse=True)
@@ -62,3 +90,37 @@ def sandbox(sandbox_server, settings):
     reset_sessions()
     yield sandbox_server
     sandbox_server.reset()
+
+
+# CI must run the browser tests: a full run under CI=true in which none ran, or some were skipped, fails.
+_browser_tests = {"ran": 0, "skipped": 0}
+_browser_gate: list[str] = []
+
+
+def browser_gate(*, ci: bool, full_run: bool, ran: int, skipped: int) -> str | None:
+    """Why this run must fail for its browser tests, or None."""
+    if not ci or not (full_run or ran or skipped) or (ran and not skipped):
+        return None
+    return f"CI: {ran} browser tests ran and {skipped} were skipped: all must run (apt-get install -y chromium)"
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if "browser" not in report.keywords:
+        return
+    if report.when == "call":
+        _browser_tests["ran"] += 1
+    elif report.skipped:
+        _browser_tests["skipped"] += 1
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    reason = browser_gate(ci=in_ci(), full_run=session.config.args_source == pytest.Config.ArgsSource.TESTPATHS,
+                          **_browser_tests)
+    if reason:
+        _browser_gate.append(reason)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    for line in _browser_gate:
+        terminalreporter.write_line(line, red=True, bold=True)

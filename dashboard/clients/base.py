@@ -1,7 +1,8 @@
 """The base of every upstream client: the ONLY module family that imports `requests`.
 
 It owns, once for all services: the pooled session per upstream per process, the base URL and
-timeouts from settings, the forwarded `Authorization` and `X-Request-ID`, one log line per call,
+timeouts from settings, the forwarded `Authorization`, `X-Request-ID` and `traceparent` (a child span
+per call), one log line and the upstream metrics per call,
 id validation before a URL is built, and the mapping of every failure to the error tree:
 refused -> 503, timeout -> 504, 5xx or a body that breaks the contract -> 502, 4xx -> the
 upstream's status and message (any of its three error dialects, or HTML).
@@ -23,7 +24,7 @@ import urllib3
 from django.conf import settings
 from requests.adapters import HTTPAdapter
 
-from dashboard import context
+from dashboard import context, metrics
 from dashboard.clients.breakers import breaker_for
 from dashboard.errors import (
     BadRequest,
@@ -134,7 +135,11 @@ class BaseClient:
         return getattr(settings, self.url_setting).rstrip("/")
 
     def _headers(self, auth: bool) -> dict[str, str]:
-        headers = {"Accept": "application/json", "X-Request-ID": context.current().request_id}
+        ctx = context.current()
+        headers = {"Accept": "application/json", "X-Request-ID": ctx.request_id,
+                   "traceparent": ctx.child_traceparent()}
+        if ctx.tracestate:
+            headers["tracestate"] = ctx.tracestate
         if auth and self.token:
             headers["Authorization"] = f"Bearer {self.token}"
         return headers
@@ -162,7 +167,11 @@ class BaseClient:
         if params:
             params = {k: v for k, v in params.items() if v is not None}
         breaker = breaker_for(self.service)
-        breaker.before_call()
+        try:
+            breaker.before_call()
+        except UpstreamUnavailable:
+            metrics.observe_upstream(self.service, path_template, method, "circuit_open", None)
+            raise
         attempts = 1 + (settings.UPSTREAM_GET_RETRIES if method == "GET" else 0)
         try:
             result = self._attempts(attempts, method, path_template, url, params=params, json=json, auth=auth,
@@ -203,36 +212,51 @@ class BaseClient:
               auth: bool, parse: Callable[[Any], T] | None, timeout: tuple[float, float] | None,
               expect_json: bool) -> Any:
         timeout = self._timeout(timeout)
-        started = time.perf_counter()
+        headers = self._headers(auth)
+        traceparent = headers["traceparent"]
+        started = ended = time.perf_counter()
         status: int | str = "error"
+        outcome = "error"
         try:
-            response = session_for(self.service).request(
-                method, url, params=params, json=json, headers=self._headers(auth), timeout=timeout
-            )
-            status = response.status_code
-        except requests.Timeout as exc:
-            status = "timeout"
-            error: UpstreamError = UpstreamTimeout(self.service)
-            error.may_have_landed = not isinstance(exc, requests.ConnectTimeout)
-            raise error from exc
-        except requests.ConnectionError as exc:
-            status = "unreachable"
-            error = UpstreamUnavailable(self.service)
-            error.may_have_landed = _sent_before_failing(exc)
-            raise error from exc
-        except requests.RequestException as exc:
-            raise UpstreamFailed(self.service) from exc
+            try:
+                response = session_for(self.service).request(
+                    method, url, params=params, json=json, headers=headers, timeout=timeout
+                )
+                status = response.status_code
+                outcome = metrics.upstream_outcome(status)
+                # With OpenTelemetry on, its requests instrumentation sent its own client span instead.
+                traceparent = response.request.headers.get("traceparent", traceparent)
+            except requests.Timeout as exc:
+                status = outcome = "timeout"
+                error: UpstreamError = UpstreamTimeout(self.service)
+                error.may_have_landed = not isinstance(exc, requests.ConnectTimeout)
+                raise error from exc
+            except requests.ConnectionError as exc:
+                status = outcome = "unreachable"
+                error = UpstreamUnavailable(self.service)
+                error.may_have_landed = _sent_before_failing(exc)
+                raise error from exc
+            except requests.RequestException as exc:
+                raise UpstreamFailed(self.service) from exc
+            finally:
+                ended = time.perf_counter()
+                elapsed_ms = (ended - started) * 1000
+                context.current().record_upstream(started, ended)
+                logger.info(
+                    "upstream %s %s %s -> %s in %.1f ms",
+                    self.service, method, path_template, status, elapsed_ms,
+                    extra={"servicio": self.service, "metodo": method, "ruta": path_template,
+                           "estado": status, "ms": round(elapsed_ms, 1),
+                           "span_id": traceparent.split("-")[2]},
+                )
+            try:
+                return self._interpret(response, parse, expect_json)
+            except UpstreamFailed:
+                if outcome == "success":
+                    outcome = "invalid_response"  # answered 2xx, but not what the contract says
+                raise
         finally:
-            ended = time.perf_counter()
-            elapsed_ms = (ended - started) * 1000
-            context.current().record_upstream(started, ended)
-            logger.info(
-                "upstream %s %s %s -> %s in %.1f ms",
-                self.service, method, path_template, status, elapsed_ms,
-                extra={"servicio": self.service, "metodo": method, "ruta": path_template,
-                       "estado": status, "ms": round(elapsed_ms, 1)},
-            )
-        return self._interpret(response, parse, expect_json)
+            metrics.observe_upstream(self.service, path_template, method, outcome, ended - started)
 
     def _interpret(self, response: requests.Response, parse: Callable[[Any], T] | None, expect_json: bool) -> Any:
         status = response.status_code

@@ -18,9 +18,11 @@ from typing import Any
 
 from django.conf import settings
 
-from dashboard.errors import UpstreamUnavailable
+from dashboard import metrics
+from dashboard.errors import SERVICE_PRESCRIPTIONS, SERVICE_PRODUCTS, SERVICE_USERS, UpstreamUnavailable
 
 CLOSED, OPEN, HALF_OPEN = "cerrado", "abierto", "semiabierto"
+_METRIC_STATE = {CLOSED: "closed", OPEN: "open", HALF_OPEN: "half_open"}
 
 
 class CircuitBreaker:
@@ -33,6 +35,14 @@ class CircuitBreaker:
         self.trial_running = False
         self.last_error: dict[str, Any] | None = None
         self._lock = threading.Lock()
+        self._published: str | None = None
+        self.publish(CLOSED)
+
+    def publish(self, state: str) -> None:
+        """Show `state` in the circuit breaker gauge (only when it changed)."""
+        if state != self._published:
+            self._published = state
+            metrics.set_breaker_state(self.service, _METRIC_STATE[state])
 
     def _wait_left(self) -> float:
         return 0.0 if self.opened_at is None else self.reset_seconds - (time.monotonic() - self.opened_at)
@@ -45,6 +55,7 @@ class CircuitBreaker:
             wait = self._wait_left()
             if wait <= 0 and not self.trial_running:
                 self.trial_running = True
+                self.publish(HALF_OPEN)
                 return
         raise UpstreamUnavailable(self.service, details={"circuito": OPEN}, retry_after=max(math.ceil(wait), 1))
 
@@ -53,6 +64,7 @@ class CircuitBreaker:
             self.failures = 0
             self.opened_at = None
             self.trial_running = False
+            self.publish(CLOSED)
 
     def record_failure(self, error: Exception) -> None:
         with self._lock:
@@ -60,6 +72,7 @@ class CircuitBreaker:
             self.last_error = {"mensaje": str(error), "cuando": dt.datetime.now(dt.UTC)}
             if self.trial_running or self.failures >= self.fail_max:
                 self.opened_at = time.monotonic()
+                self.publish(OPEN)
             self.trial_running = False
 
     def snapshot(self) -> dict[str, Any]:
@@ -92,7 +105,22 @@ def breaker_state(service: str) -> dict[str, Any]:
     return breaker_for(service).snapshot()
 
 
+def publish_all() -> None:
+    """Refresh the gauge of every upstream's breaker (open turns half-open with time alone)."""
+    for service in (SERVICE_USERS, SERVICE_PRODUCTS, SERVICE_PRESCRIPTIONS):
+        breaker_for(service)
+    with _lock:
+        breakers = list(_breakers.values())
+    for breaker in breakers:
+        state = breaker.snapshot()["estado"]
+        with breaker._lock:
+            breaker.publish(state)
+
+
 def reset_breakers() -> None:
     """Forget every breaker (tests, and settings changes)."""
     with _lock:
+        forgotten = list(_breakers)
         _breakers.clear()
+    for service in forgotten:
+        metrics.set_breaker_state(service, _METRIC_STATE[CLOSED])

@@ -1,10 +1,12 @@
 """Browser fixtures: one headless Debian Chromium per session, a fresh context per test, and the
 orchestrator served over HTTP from a thread against the sandbox.
 
-Never `playwright install`: the browser is the system's /usr/bin/chromium.
+Never `playwright install`: the browser is the system's /usr/bin/chromium (or `CHROMIUM=/path`).
+Without it the browser tests are skipped with the line that installs it; in CI (`.ci/run`) they fail.
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -13,18 +15,30 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from dashboard.clients.breakers import reset_breakers
 from sandbox import DEMO_LOGINS
 from tests.browser.live import LiveOrchestrator
+from tests.conftest import find_tool, in_ci, missing_tool, system_tool
 
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--no-first-run", "--disable-sync"]
 ADMIN = next(login for login in DEMO_LOGINS if login["rol"] == "ADMIN")
 CUSTOMER = next(login for login in DEMO_LOGINS if login["dni"] == "72345678")
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Without Chromium, skip the browser tests before they start (one line says how to get it)."""
+    if in_ci() or find_tool("chromium", path=CHROMIUM):
+        return
+    skip = pytest.mark.skip(reason=missing_tool("chromium", "chromium"))
+    for item in items:
+        if "browser" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
+    executable = system_tool("chromium", "chromium", path=CHROMIUM)
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
 

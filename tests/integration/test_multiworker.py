@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
 import socket
 import subprocess
 import sys
@@ -13,6 +12,8 @@ from pathlib import Path
 
 import pytest
 import requests
+
+from tests.conftest import system_tool
 
 pytestmark = pytest.mark.integration
 
@@ -40,8 +41,7 @@ def wait_until(check, timeout: float = 30) -> None:
 
 @pytest.fixture
 def redis_url():
-    binary = shutil.which("redis-server")
-    assert binary, "redis-server is required (Debian package redis-server; .ci/run installs it)"
+    binary = system_tool("redis-server", "redis-server")
     port = free_port()
     proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

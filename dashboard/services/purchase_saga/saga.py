@@ -25,7 +25,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils.translation import gettext as _
 
-from dashboard import context
+from dashboard import context, metrics
 from dashboard.clients import Upstreams
 from dashboard.concurrency import map_concurrently
 from dashboard.errors import (
@@ -131,6 +131,7 @@ def take_stock_and_register(*, upstreams: Upstreams, buyer: User, items: Iterabl
                 _fail(upstreams, attempt, exc, locks)
             if found is None:
                 logger.warning("purchase %s: registration outcome unknown; stock kept", attempt.id)
+                metrics.record_purchase("uncertain")
                 raise UncertainOutcome(details={"servicio": exc.service, "intento": attempt.id}) from exc
             purchase = found
         except Exception as exc:  # noqa: BLE001 - whatever it is, the units go back before it is reported
@@ -184,6 +185,7 @@ def _keep_locks(locks: ProductLocks) -> None:
 
 def _mark_registered(attempt: Attempt, purchase: Purchase) -> None:
     journal().registration(attempt, "registrada", compra_id=purchase.id, usuario_id=purchase.usuario_id)
+    metrics.record_purchase("registered")
     _remember_usuario_id(attempt.dni, purchase.usuario_id)
     try:
         cache_call(cache.set, _claim_key(purchase.id), attempt.id, CLAIM_SECONDS)
@@ -252,6 +254,7 @@ def give_back(upstreams: Upstreams, attempt: Attempt, *, locks: ProductLocks | N
             pending.append({"producto_id": step.producto_id, "unidades": step.cantidad,
                             **({} if step.estado == "tomado" else {"solo_si_stock_es": step.despues})})
     if not pending:
+        metrics.record_purchase("compensated")
         return {"estado": "devuelto"}
     restore_text = ", ".join(f"producto {p['producto_id']}: +{p['unidades']}" for p in pending)
     logger.critical("stock NOT given back for attempt %s, run `manage.py reconcile` or restore by hand: %s",

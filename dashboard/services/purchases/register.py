@@ -21,6 +21,7 @@ from typing import Any
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from dashboard import metrics
 from dashboard.clients import Upstreams
 from dashboard.concurrency import gather, map_concurrently
 from dashboard.errors import InsufficientStock, PrescriptionRequired, ProductNotFound, UpstreamRejected
@@ -164,6 +165,7 @@ def _stage_one(upstreams: Upstreams, buyer: User,
 
 
 def _unknown_product(pid: int) -> ProductNotFound:
+    metrics.record_purchase("refused")
     return ProductNotFound(_("El producto con ID %(id)s no existe") % {"id": pid}, details={"producto_id": pid})
 
 
@@ -191,6 +193,7 @@ def _check_stock(items: tuple[PurchaseItem, ...], products: Mapping[int, Product
 
 
 def _insufficient(product: Product, requested: int) -> InsufficientStock:
+    metrics.record_purchase("refused")
     return InsufficientStock(
         _("Stock insuficiente para el producto '%(nombre)s'. Disponible: %(disponible)s, Solicitado: %(solicitado)s")
         % {"nombre": product.nombre, "disponible": product.stock, "solicitado": requested},
@@ -211,6 +214,7 @@ def _check_prescriptions(needing: list[PurchaseItem], products: Mapping[int, Pro
                             for p in valid for line in p.productos)]
     if uncovered:
         names = [products[item.producto_id].nombre for item in uncovered]
+        metrics.record_purchase("refused")
         raise PrescriptionRequired(
             _("Los siguientes productos requieren receta médica validada: %(nombres)s")
             % {"nombres": ", ".join(names)},
