@@ -41,6 +41,15 @@ if [[ $DEMO == 1 ]]; then
   export SESSION_COOKIE_SECURE=False CSRF_COOKIE_SECURE=False
   export CORS_ALLOWED_ORIGINS=${CORS_ALLOWED_ORIGINS:-http://localhost:*,http://127.0.0.1:*}
   export ALLOWED_HOSTS=${ALLOWED_HOSTS:-localhost,127.0.0.1}
+  # The sandbox starts from its seed every time, so the demo's purchase journal starts empty too
+  # (old entries would give stock back into fresh data); reconcile signs in as the demo ADMIN.
+  if [[ -z "${PURCHASE_JOURNAL:-}" ]]; then
+    export PURCHASE_JOURNAL=var/demo/diario-compras.jsonl
+    rm -f "$PURCHASE_JOURNAL"
+  fi
+  eval "$("$PY" -c "import shlex; from sandbox import DEMO_LOGINS
+admin = next(u for u in DEMO_LOGINS if u['rol'] == 'ADMIN')
+print('export RECONCILE_ADMIN_DNI=' + shlex.quote(admin['dni']) + ' RECONCILE_ADMIN_PASSWORD=' + shlex.quote(admin['password']))")"
   # The sandbox prints its own banner; ours below says the same once, after the orchestrator is up.
   "$PY" manage.py sandbox --quiet > /dev/null &
   pids+=($!)
@@ -66,6 +75,13 @@ if [[ $DEMO == 1 ]]; then
 print('  Usuarios de demostración:')
 for u in DEMO_LOGINS:
     print(f\"    {u['rol']:<8} DNI {u['dni']}  {u['email']:<28} contraseña {u['password']}\")"
+fi
+# Purchases a crash left open are resolved before anyone relies on the stock (needs an ADMIN
+# account: RECONCILE_ADMIN_DNI / RECONCILE_ADMIN_PASSWORD). What it cannot resolve stays listed
+# on /operaciones; the server keeps running either way.
+if [[ -n "${RECONCILE_ADMIN_DNI:-}" ]]; then
+  "$PY" manage.py reconcile --no-input | sed 's/^/  /' \
+    || echo "  Hay compras sin resolver: vea /operaciones o ejecute python manage.py reconcile"
 fi
 echo "  Ctrl-C para detener."
 wait -n "${pids[@]}"

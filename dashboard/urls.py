@@ -1,7 +1,7 @@
 """The dashboard's pages and fragments. URL names equal view names."""
 from django.urls import path, register_converter
 
-from dashboard.views import apidocs, auth, home, prescriptions, purchases, status
+from dashboard.views import apidocs, auth, home, operations, prescriptions, purchases, status
 
 
 class ObjectIdConverter:
@@ -32,6 +32,7 @@ urlpatterns = [
     path("recetas/<objectid:receta_id>", prescriptions.prescription_detail, name="prescription_detail"),
     path("recetas/<objectid:receta_id>/estado", prescriptions.prescription_set_state, name="prescription_set_state"),
     path("estado", status.status, name="status"),
+    path("operaciones", operations.operations, name="operations"),
     path("estado/luz", status.status_light, name="status_light"),
     path("api", apidocs.api_docs, name="api_docs"),
 ]

@@ -12,6 +12,7 @@ from django.views.decorators.vary import vary_on_headers
 from dashboard.clients.breakers import breaker_state
 from dashboard.errors import SERVICE_LABELS
 from dashboard.services.health import readiness
+from dashboard.services.purchase_saga.reconcile import pending_operations
 from dashboard.session import admin_required, login_required_dashboard
 from dashboard.views.common import wants_fragment
 
@@ -40,7 +41,7 @@ def _services() -> list[dict[str, Any]]:
 @login_required_dashboard
 @admin_required
 def status(request: HttpRequest) -> HttpResponse:
-    context = {"nav": "estado", "servicios": _services()}
+    context = {"nav": "estado", "servicios": _services(), "operaciones_pendientes": len(pending_operations())}
     if wants_fragment(request):
         return render(request, "dashboard/partials/status_table.html", context)
     return render(request, "dashboard/status.html", context)

@@ -51,6 +51,32 @@ def open_entries(*, min_age: float | None = None) -> list[Attempt]:
     return [a for a in journal().open_attempts() if now - a.inicio >= age]
 
 
+STOCK_STATES = {
+    "planeado": "escritura sin confirmar", "tomado": "tomado", "incierto": "escritura incierta",
+    "no_escrito": "no se escribió", "devuelto": "devuelto", "restaurado": "restaurado",
+}
+REGISTRATION_STATES = {
+    None: "no enviado", "enviado": "enviado, sin respuesta", "incierto": "resultado incierto",
+    "registrada": "registrada", "no_registrada": "no registrada",
+}
+
+
+def pending_operations() -> list[dict]:
+    """Open attempts as the dashboard shows them, oldest first (those that may still be running marked)."""
+    now = time.time()
+    stale = stale_after()
+    return [{
+        "intento": attempt.id, "inicio": attempt.started_at, "dni": attempt.dni,
+        "productos": [{"producto_id": p, "cantidad": c} for p, c in attempt.items],
+        "stock": [{"producto_id": pid, "estado": STOCK_STATES.get(step.estado, step.estado),
+                   "antes": step.antes, "despues": step.despues} for pid, step in sorted(attempt.stock.items())],
+        "registro": REGISTRATION_STATES.get(attempt.registro, attempt.registro),
+        "compra_id": attempt.compra_id,
+        "necesita_persona": attempt.pendiente is not None,
+        "en_curso": now - attempt.inicio < stale,
+    } for attempt in journal().open_attempts()]
+
+
 def reconcile(*, upstreams: Upstreams, listing: Callable[[], list[Purchase]], min_age: float | None = None
               ) -> list[Outcome]:
     """Resolve every open attempt; one `Outcome` each, in the order they started."""
