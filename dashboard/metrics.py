@@ -59,6 +59,9 @@ journal_pending = Gauge(
     f"{PREFIX}_compensation_journal_pending",
     "Compensation journal entries waiting for a person (NaN: the journal could not be read).",
     multiprocess_mode="mostrecent")
+receipt_errors = Counter(
+    f"{PREFIX}_purchase_receipt_errors_total",
+    "Purchases stored upstream whose receipt could not be built whole (answered 201 with what is known).")
 rate_limited = Counter(f"{PREFIX}_rate_limited_total", "Requests refused by a rate limit, by limit.", ["scope"])
 cache_errors = Counter(f"{PREFIX}_cache_errors_total", "Cache operations that failed, by operation.", ["operation"])
 
@@ -100,6 +103,10 @@ def record_purchase(outcome: str) -> None:
     if outcome not in PURCHASE_OUTCOMES:
         raise ValueError(f"unknown purchase outcome {outcome!r}; expected one of {PURCHASE_OUTCOMES}")
     purchases.labels(outcome).inc()
+
+
+def record_receipt_error() -> None:
+    receipt_errors.inc()
 
 
 def record_rate_limited(scope: str) -> None:

@@ -11,6 +11,7 @@ import pytest
 import requests
 from django.core.cache import cache
 
+from dashboard import metrics
 from dashboard.services.purchase_saga.journal import FileLog, Journal, journal
 from tests.conftest import PRODUCTS, USERS
 from tests.payloads import offer_payload, product_payload, purchase_payload
@@ -197,7 +198,9 @@ def test_saga_a_receipt_that_cannot_be_built_is_still_a_201(client, mocked, monk
     def broken(*args, **kwargs):
         raise ArithmeticError("a discount that is not a number")
     monkeypatch.setattr("dashboard.services.purchases.register._best_discount", broken)
+    errors_before = metrics.receipt_errors._value.get()
     response = post(client, HTTP_IDEMPOTENCY_KEY="roto")
+    assert metrics.receipt_errors._value.get() == errors_before + 1  # logged and counted
     body = response.json()
     assert response.status_code == 201 and body["id"] == 15 and body["total"] is None and body["advertencias"]
     assert body["productos_detalle"] == [{"producto_id": 1, "cantidad": 1}] or body["productos_detalle"]

@@ -129,6 +129,7 @@ def receipt_from_draft(purchase: Purchase, draft: dict[str, Any] | None,
         return receipt
     except Exception:  # noqa: BLE001 - the purchase is stored: answer 201 with what is known
         logger.exception("purchase %s stored but its receipt could not be built", purchase.id)
+        metrics.record_receipt_error()
         return PurchaseReceipt(purchase=purchase, lines=(), datos_adicionales=datos,
                                advertencias=(_("La compra quedó registrada, pero no se pudo calcular su detalle de "
                                                "precios; consúltela en el listado de compras."),))

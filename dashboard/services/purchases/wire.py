@@ -6,6 +6,7 @@ from typing import Any
 
 from django.utils.translation import gettext_lazy as _
 
+from dashboard import metrics
 from dashboard.money import money_wire
 from dashboard.services.purchases.listing import EnrichedPurchase, PurchaseListing
 from dashboard.services.purchases.register import PurchaseReceipt
@@ -36,6 +37,7 @@ def receipt_to_wire(receipt: PurchaseReceipt) -> dict[str, Any]:
         }
     except Exception:  # noqa: BLE001 - the purchase is stored: a 201 with what is known, never a 5xx
         logger.exception("purchase %s stored but its receipt could not be written", purchase.id)
+        metrics.record_receipt_error()
         return _reduced(receipt)
 
 
