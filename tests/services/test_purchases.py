@@ -155,10 +155,15 @@ def test_purchase_register_takes_stock_and_posts_only_the_aggregated_lists(mocke
     assert receipt.purchase.id == 15 and receipt.datos_adicionales == {"metodo_pago": "tarjeta"}
 
 
-def test_purchase_register_reads_each_product_once_before_and_once_under_the_lock(mocked):
-    purchase_world(mocked, product_payload(1), product_payload(5))
+def test_purchase_register_reads_each_product_once_under_its_lock(mocked):
+    fake = purchase_world(mocked, product_payload(1), product_payload(5))
+    locked_when_read = []
+    fake.after_get = lambda pid, nth: locked_when_read.append(cache.get(lock_key(pid)) is not None)
     register((1, 2), (5, 1))
-    assert [calls(mocked, "GET", product_url(p)) for p in (1, 5)] == [2, 2]
+    # Three round trips: one read per product (under its lock: the stock the write starts from),
+    # one write per product, one registration.
+    assert locked_when_read == [True, True]
+    assert [calls(mocked, "GET", product_url(p)) for p in (1, 5)] == [1, 1]
     assert [calls(mocked, "PUT", product_url(p)) for p in (1, 5)] == [1, 1]
     assert calls(mocked, "GET", f"{PRODUCTS}/api/ofertas/all") == 1
     assert calls(mocked, "POST", COMPRAS) == 1
@@ -197,13 +202,15 @@ def test_purchase_register_refuses_stock_on_the_aggregated_quantity(mocked):
     assert calls(mocked, "PUT", product_url(1)) == 0
 
 
-def test_purchase_register_rechecks_stock_under_the_lock(mocked):
+def test_purchase_register_checks_the_stock_it_read_under_the_lock(mocked, settings):
+    settings.STOCK_LOCK_WAIT = 0.05
     fake = purchase_world(mocked, product_payload(1, stock=5))
-
-    def another_purchase_meanwhile(pid: int, nth: int) -> None:
-        if nth == 1:  # right after the first read, someone else takes 4 units
-            fake.products[pid]["stock"] = 1
-    fake.after_get = another_purchase_meanwhile
+    cache.add(lock_key(1), "otra-compra", 30)  # another purchase is writing this product right now
+    with pytest.raises(LockUnavailable):
+        register((1, 3))
+    assert calls(mocked, "GET", product_url(1)) == 0  # nothing is read before the lock is ours
+    cache.delete(lock_key(1))
+    fake.products[1]["stock"] = 1  # what that purchase left
     with pytest.raises(InsufficientStock) as raised:
         register((1, 3))
     assert raised.value.details["disponible"] == 1
@@ -408,7 +415,7 @@ def test_purchase_register_answers_503_when_its_lock_was_lost_before_writing(moc
     fake = purchase_world(mocked, product_payload(1, stock=10))
 
     def lock_expires(pid: int, nth: int) -> None:
-        if nth == 2:  # the read under the lock took longer than the lock's TTL
+        if nth == 1:  # the read under the lock took longer than the lock's TTL
             cache.set(lock_key(pid), "otra-compra", 30)
     fake.after_get = lock_expires
     with pytest.raises(LockUnavailable):

@@ -87,14 +87,14 @@ def _remember_usuario_id(dni: str, usuario_id: int | None) -> None:
 
 
 def take_stock_and_register(*, upstreams: Upstreams, buyer: User, items: Iterable[tuple[int, int]], ticket: Any,
-                            recheck: Callable[[dict[int, Product | BaseException]], dict[int, Product]],
+                            validate: Callable[[], dict[int, Product]],
                             draft: Callable[[dict[int, Product]], dict[str, Any]]) -> Registered:
-    """Under per-product locks: re-read and re-check (`recheck` raises the business errors), journal,
-    write the new stocks, register, and resolve whatever fails. `draft` builds the receipt's data."""
+    """Under per-product locks: `validate` (reads the products, whose stock the writes start from,
+    and raises the business errors), journal, write the new stocks, register, and resolve whatever
+    fails. `draft` builds the receipt's data."""
     items = list(items)
     with ProductLocks([pid for pid, _q in items]) as locks:
-        reads = map_concurrently(upstreams.products.product_get, [pid for pid, _q in items], return_exceptions=True)
-        fresh = recheck(dict(zip([pid for pid, _q in items], reads, strict=True)))
+        fresh = validate()
         locks.ensure_held()
         plan = [StockStep(pid, qty, fresh[pid].stock, fresh[pid].stock - qty) for pid, qty in items]
         try:

@@ -1,12 +1,13 @@
 """Registering a purchase: validate, then hand the writes to the purchase saga, then the receipt.
 
-1. concurrently: the details of every distinct product, the offers, and (speculatively) the first
-   page of the buyer's `validada` prescriptions. Fetching prescriptions before knowing whether a
+1. under the products' locks (the saga takes them first), concurrently: the details of every
+   distinct product (its stock is the one the write starts from), the offers, and (speculatively)
+   the first page of the buyer's `validada` prescriptions. Fetching prescriptions before knowing whether a
    product needs one saves a full round trip on every prescription purchase and costs nothing in
    latency otherwise; its failure is kept aside and only raised when a prescription is needed, so
    the prescriptions service being down never blocks an over-the-counter purchase.
-2. the saga (`dashboard.services.purchase_saga`): per-product locks, stock re-read and re-checked,
-   the attempt journaled, stock written, `POST /api/compras`, and every unknown outcome resolved.
+2. the saga (`dashboard.services.purchase_saga`): the attempt journaled, stock written,
+   `POST /api/compras`, and every unknown outcome resolved.
 3. the receipt, from a draft journaled before registering. An error while building it never turns
    a stored purchase into a 5xx (that would invite a second purchase): 201 with what is known.
 """
@@ -69,31 +70,28 @@ class PurchaseReceipt:
 
 def purchase_register(*, upstreams: Upstreams, buyer: User, request: PurchaseRequest,
                       ticket: Ticket | None = None) -> PurchaseReceipt:
-    """Validate, take the stock and store the purchase for `buyer` (who `/api/user/me` says the token is)."""
-    products, offers, prescriptions = _stage_one(upstreams, buyer, request.product_ids)
-    _check_stock(request.items, products)
-    needing = [item for item in request.items if products[item.producto_id].requiere_receta]
-    if needing:
-        _check_prescriptions(needing, products, prescriptions(), buyer)
+    """Validate, take the stock and store the purchase for `buyer` (who `/api/user/me` says the token is).
+
+    Three round trips: under the products' locks, one concurrent stage reads everything a decision
+    needs (each product, so its stock is the one we will write from, the offers and the buyer's
+    prescriptions); then the stock writes; then the registration.
+    """
+    offers: list[Offer] = []
+
+    def validate() -> dict[int, Product]:
+        products, stage_offers, prescriptions = _stage_one(upstreams, buyer, request.product_ids)
+        _check_stock(request.items, products)
+        needing = [item for item in request.items if products[item.producto_id].requiere_receta]
+        if needing:
+            _check_prescriptions(needing, products, prescriptions(), buyer)
+        offers.extend(stage_offers)
+        return products
+
     registered = take_stock_and_register(
         upstreams=upstreams, buyer=buyer, items=[(i.producto_id, i.cantidad) for i in request.items], ticket=ticket,
-        recheck=lambda fresh: _recheck(request.items, fresh),
-        draft=lambda updated: receipt_draft(request, updated, offers),
+        validate=validate, draft=lambda updated: receipt_draft(request, updated, offers),
     )
     return receipt_from_draft(registered.purchase, registered.draft, request.items)
-
-
-def _recheck(items: tuple[PurchaseItem, ...], fresh: Mapping[int, Product | BaseException]) -> dict[int, Product]:
-    """Under the locks: the stock read again must still cover every line."""
-    for item in items:
-        product = fresh[item.producto_id]
-        if is_not_found(product):
-            raise _unknown_product(item.producto_id)
-        if isinstance(product, BaseException):
-            raise product
-        if item.cantidad > product.stock:
-            raise _insufficient(product, item.cantidad)
-    return dict(fresh)
 
 
 def receipt_draft(request: PurchaseRequest, updated: Mapping[int, Product], offers: list[Offer]) -> dict[str, Any]:
