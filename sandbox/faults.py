@@ -22,10 +22,9 @@ CORRUPT_HTML = (
 
 
 @dataclass
-class FailRule:
-    """The next `count` requests matching `method` and `path` (fnmatch pattern) answer `status`."""
+class RouteRule:
+    """Applies to the next `count` requests matching `method` and `path` (an fnmatch pattern)."""
 
-    status: int = 500
     count: int = 1
     method: str | None = None
     path: str = "*"
@@ -34,25 +33,29 @@ class FailRule:
         return (self.method is None or self.method.upper() == method) and fnmatch.fnmatchcase(path, self.path)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"method": self.method, "path": self.path, "status": self.status, "count": self.count}
+        return {"method": self.method, "path": self.path, "count": self.count}
 
 
 @dataclass
-class SlowRule:
-    """The next `count` requests matching `method` and `path` are processed after `seconds`, whether or
-    not the caller is still waiting: a write that lands after the caller gave up (a row lock, a slow
-    disk). Writes to the same path queue behind it, as updates of one database row do."""
+class FailRule(RouteRule):
+    """The matching requests answer `status`."""
 
-    seconds: float = 1.0
-    count: int = 1
-    method: str | None = None
-    path: str = "*"
-
-    def matches(self, method: str, path: str) -> bool:
-        return (self.method is None or self.method.upper() == method) and fnmatch.fnmatchcase(path, self.path)
+    status: int = 500
 
     def as_dict(self) -> dict[str, Any]:
-        return {"method": self.method, "path": self.path, "seconds": self.seconds, "count": self.count}
+        return {**super().as_dict(), "status": self.status}
+
+
+@dataclass
+class SlowRule(RouteRule):
+    """The matching requests are processed after `seconds`, whether or not the caller is still
+    waiting: a write that lands after the caller gave up (a row lock, a slow disk). Writes to the
+    same path queue behind it, as updates of one database row do."""
+
+    seconds: float = 1.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**super().as_dict(), "seconds": self.seconds}
 
 
 class Faults:

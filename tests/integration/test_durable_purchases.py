@@ -8,9 +8,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -21,7 +19,7 @@ import pytest
 import requests
 
 from sandbox import DEMO_LOGINS, Sandbox
-from tests.integration.test_multiworker import free_port, wait_until
+from tests.integration.test_multiworker import free_port, start_redis, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -168,18 +166,8 @@ def test_sigkill_mid_registration_then_reconcile_restores_the_invariant(sandbox,
 
 @pytest.fixture
 def redis_server():
-    binary = shutil.which("redis-server")
-    assert binary, "redis-server is required (Debian package redis-server; .ci/run installs it)"
-    port = free_port()
-    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-    def ping() -> bool:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
-            s.sendall(b"PING\r\n")
-            return s.recv(16).startswith(b"+PONG")
-    wait_until(ping)
-    yield proc, f"redis://127.0.0.1:{port}/0"
+    proc, url = start_redis()
+    yield proc, url
     if proc.poll() is None:
         proc.kill()
     proc.wait(timeout=10)

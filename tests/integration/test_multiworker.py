@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
@@ -12,8 +13,6 @@ from pathlib import Path
 
 import pytest
 import requests
-
-from tests.conftest import system_tool
 
 pytestmark = pytest.mark.integration
 
@@ -39,9 +38,10 @@ def wait_until(check, timeout: float = 30) -> None:
     raise RuntimeError("service did not come up")
 
 
-@pytest.fixture
-def redis_url():
-    binary = system_tool("redis-server", "redis-server")
+def start_redis() -> tuple[subprocess.Popen, str]:
+    """A throwaway redis-server on a free loopback port (no persistence): the process and its URL."""
+    binary = shutil.which("redis-server")
+    assert binary, "redis-server is required (Debian package redis-server; .ci/run installs it)"
     port = free_port()
     proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -52,7 +52,13 @@ def redis_url():
             return s.recv(16).startswith(b"+PONG")
 
     wait_until(ping)
-    yield f"redis://127.0.0.1:{port}/0"
+    return proc, f"redis://127.0.0.1:{port}/0"
+
+
+@pytest.fixture
+def redis_url():
+    proc, url = start_redis()
+    yield url
     proc.terminate()
     proc.wait(timeout=10)
 
