@@ -15,6 +15,7 @@ from django.core.cache import cache
 
 from dashboard.clients.base import reset_sessions
 from dashboard.clients.breakers import reset_breakers
+from dashboard.clients.prescriptions import reset_generations
 
 USERS = "http://usuarios.test"
 PRODUCTS = "http://productos.test"
@@ -51,6 +52,7 @@ def _isolation(request, settings, tmp_path):
     cache.clear()
     reset_breakers()
     settings.PURCHASE_JOURNAL = str(tmp_path / "var" / "diario-compras.jsonl")
+    reset_generations()
     if request.node.get_closest_marker("integration") or request.node.get_closest_marker("browser"):
         yield None
         return

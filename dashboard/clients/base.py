@@ -44,6 +44,8 @@ T = TypeVar("T")
 PRODUCT_ID_MAX = 10**18 - 1
 _PRODUCT_ID = re.compile(r"^[1-9][0-9]{0,17}$")
 _OBJECT_ID = re.compile(r"^[0-9a-fA-F]{24}$")
+# How much of an upstream's 5xx text is passed on in `details.detalle`.
+DETALLE_MAX_CHARS = 300
 
 _sessions: dict[str, requests.Session] = {}
 _sessions_lock = threading.Lock()
@@ -269,7 +271,10 @@ class BaseClient:
             except ValueError:
                 body = None
         if status >= 500:
-            raise UpstreamFailed(self.service, details={"upstream_status": status})
+            # The upstream's own words, trimmed (an SDK message, a stack trace's first line), when it sent any.
+            detalle = upstream_message(body, response.text)[:DETALLE_MAX_CHARS] if response.content else None
+            raise UpstreamFailed(self.service, details={"upstream_status": status,
+                                                        **({"detalle": detalle} if detalle else {})})
         if status >= 400:
             error = UpstreamRejected(self.service, status, upstream_message(body, response.text),
                                      body if is_json else None)

@@ -26,6 +26,7 @@ from dashboard.errors import (
     OrchestratorError,
     PermissionDenied,
     PrescriptionInvalid,
+    PrescriptionRefused,
     UpstreamError,
     UpstreamRejected,
 )
@@ -269,6 +270,12 @@ def prescription_review(*, upstreams: Upstreams, caller: User, receta_id: str,
     receta = upstreams.prescriptions.prescription_get(rid)
     if not caller.is_admin and receta.paciente_dni != caller.dni:
         raise NotFound(_("Receta no encontrada"), code="receta_no_encontrada")
+    return review_of(upstreams=upstreams, caller=caller, receta=receta, tolerate_outages=tolerate_outages)
+
+
+def review_of(*, upstreams: Upstreams, caller: User, receta: Prescription,
+              tolerate_outages: bool = False) -> PrescriptionReview:
+    """Every check of a prescription already read (see `prescription_review`)."""
     product_ids = list(dict.fromkeys(
         pid for pid in (_line_product_id(line.producto_id) for line in receta.productos) if pid is not None))
     calls: list[Callable[[], Any]] = [
@@ -310,7 +317,10 @@ def prescription_set_state(*, upstreams: Upstreams, caller: User, receta_id: str
     """Set a prescription's state (ADMIN); `VALIDADA` only when every check passes.
 
     Returns the API's 200 body. A failed check raises `PrescriptionInvalid` (400) with all the
-    results in `details.validaciones`, and nothing is written upstream.
+    results in `details.validaciones`, and nothing is written upstream. The answer never contradicts
+    the write: once the service has answered 2xx, a failing follow-up read only adds `advertencias`;
+    a write that timed out is `OutcomeUncertain` (504 resultado_incierto). Where the deployed
+    generation has no route for the state, `OperationNotSupported` (501) and nothing is written.
     """
     rid = prescription_id(receta_id)
     if not caller.is_admin:
@@ -321,18 +331,93 @@ def prescription_set_state(*, upstreams: Upstreams, caller: User, receta_id: str
         review = prescription_review(upstreams=upstreams, caller=caller, receta_id=rid)
         if not review.ok:
             raise PrescriptionInvalid(details={"validaciones": review.validaciones()})
-        updated = upstreams.prescriptions.prescription_set_state(rid, estado.lower())
-        return {
-            "mensaje": _("Receta validada y actualizada exitosamente"),
-            "receta": updated.raw,
-            "validaciones": {"productos_validados": len(review.productos.data["items"]), "medico_valido": True,
-                             "paciente_valido": True, "vigente": True},
-        }
-    upstreams.prescriptions.prescription_get(rid)  # an unknown id is a 404, never a blind write
-    updated = upstreams.prescriptions.prescription_set_state(rid, estado.lower())
-    body = {"mensaje": _("Receta actualizada a %(estado)s") % {"estado": estado}, "receta": updated.raw}
+        try:
+            stored = upstreams.prescriptions.prescription_set_state(rid, "validada")
+        except UpstreamRejected as exc:
+            if exc.status == 400:
+                raise _refused(exc) from exc
+            raise
+        return _validated_answer(upstreams, caller, review, stored)
+    receta = upstreams.prescriptions.prescription_get(rid)  # an unknown id is a 404, never a blind write
+    stored = upstreams.prescriptions.prescription_set_state(rid, estado.lower())
+    advertencias: list[str] = []
+    if stored is None:
+        stored, advertencias = _reread(upstreams, rid)
+    body = {"mensaje": _("Receta actualizada a %(estado)s") % {"estado": estado},
+            "receta": stored.raw if stored else {**receta.raw, "estadoValidacion": estado.lower()}}
     if estado == RECHAZADA and motivo:
         body["motivo"] = motivo
+    if advertencias:
+        body["advertencias"] = advertencias
+    return body
+
+
+def _refused(exc: UpstreamRejected) -> PrescriptionRefused:
+    upstream = exc.upstream_body if isinstance(exc.upstream_body, dict) else {}
+    motivo = upstream.get("error") if isinstance(upstream.get("error"), str) else exc.upstream_message
+    details: dict[str, Any] = {"servicio": exc.service, "motivo": motivo}
+    if upstream.get("detalle") is not None:
+        details["detalle"] = upstream["detalle"]
+    return PrescriptionRefused(_("El servicio de recetas rechazó la validación: %(motivo)s") % {"motivo": motivo},
+                               details=details)
+
+
+def _reread(upstreams: Upstreams, rid: str) -> tuple[Prescription | None, list[str]]:
+    """The prescription as stored after a write that succeeded; a failing read is only a warning."""
+    try:
+        return upstreams.prescriptions.prescription_get(rid), []
+    except UpstreamError as exc:
+        return None, [_("El cambio se guardó, pero no se pudo releer la receta: %(motivo)s") % {"motivo": exc.message}]
+
+
+# Fields the newest generation's `validar` overwrites with what its OCR read from the PDF.
+OCR_FIELDS = ("pacienteDNI", "medicoCMP", "fechaEmision", "productos")
+
+
+def prescription_changes(before: Prescription, after: Prescription) -> dict[str, dict[str, Any]]:
+    """What the service stored differently from what was reviewed: {campo: {"antes", "despues"}}."""
+    def lines(receta: Prescription) -> list[dict[str, Any]]:
+        return [{"id": line.producto_id, "nombre": line.nombre, "cantidad": line.cantidad}
+                for line in receta.productos]
+
+    pairs = {
+        "pacienteDNI": (before.paciente_dni, after.paciente_dni),
+        "medicoCMP": (before.medico_cmp, after.medico_cmp),
+        "fechaEmision": (before.fecha_emision, after.fecha_emision),
+        "productos": (lines(before), lines(after)),
+    }
+    return {name: {"antes": before.raw.get(name, old) if name != "productos" else old,
+                   "despues": after.raw.get(name, new) if name != "productos" else new}
+            for name, (old, new) in pairs.items() if old != new}
+
+
+def _validated_answer(upstreams: Upstreams, caller: User, review: PrescriptionReview,
+                      stored: Prescription | None) -> dict:
+    advertencias: list[str] = []
+    if stored is None:
+        stored, advertencias = _reread(upstreams, review.receta.id)
+    validaciones: dict[str, Any] = {"productos_validados": len(review.productos.data["items"]),
+                                    "medico_valido": True, "paciente_valido": True, "vigente": True}
+    body: dict[str, Any] = {"mensaje": _("Receta validada y actualizada exitosamente"),
+                            "receta": stored.raw if stored else {**review.receta.raw, "estadoValidacion": "validada"},
+                            "validaciones": validaciones}
+    cambios = prescription_changes(review.receta, stored) if stored else {}
+    if cambios:
+        # The service re-read the PDF and stored something else: check what is stored now.
+        body["cambios"] = cambios
+        again = review_of(upstreams=upstreams, caller=caller, receta=stored, tolerate_outages=True)
+        items = again.productos.data["items"]
+        body["validaciones"] = {"productos_validados": sum(1 for item in items if item["coincide"]),
+                                "medico_valido": again.medico.ok, "paciente_valido": again.paciente.ok,
+                                "vigente": again.vigencia.ok, "detalle": again.validaciones()}
+        failed = [check["mensaje"] for check in again.validaciones().values() if not check["ok"]]
+        if failed:
+            advertencias.append(_("El servicio de recetas guardó datos distintos de los revisados y ya no "
+                                  "superan la validación: %(fallos)s") % {"fallos": "; ".join(failed)})
+    elif stored is None:
+        advertencias.append(_("No se pudo comprobar si el servicio guardó datos distintos de los revisados"))
+    if advertencias:
+        body["advertencias"] = advertencias
     return body
 
 
