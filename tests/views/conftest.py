@@ -10,6 +10,7 @@ import jwt
 import pytest
 from django.test import Client
 
+from dashboard.clients.prescriptions import PROBE_ID
 from tests.conftest import PRESCRIPTIONS, PRODUCTS, USERS
 from tests.payloads import (
     doctor_payload,
@@ -107,6 +108,9 @@ def world(mocked) -> Callable[..., None]:
                           json={"mensaje": "ok", "receta": {**payload, "estadoValidacion": "validada"}})
         for base in (USERS, PRODUCTS, PRESCRIPTIONS):
             mocked.upsert("GET", f"{base}/echo", body="ok")
+        # The generation probe (an unknown state on a nonexistent id): the older generation refuses it.
+        mocked.upsert("PUT", f"{PRESCRIPTIONS}/api/recetas/estado/{PROBE_ID}", status=400,
+                      json={"error": "Estado de validación inválido"})
 
     build()
     return build
