@@ -110,3 +110,20 @@ def test_write_that_succeeded_is_a_success_even_when_the_reload_times_out(admin_
     assert "notice-success" in body and "Receta validada." in body
     assert "no respondió a tiempo" not in body.split("data-recarga-fallida")[0]
     assert "data-recarga-fallida" in body
+
+
+def test_status_page_names_the_older_generation(admin_client, world, mocked):
+    body = admin_client.get("/estado").content.decode()
+    assert 'data-generacion="anterior"' in body
+
+
+def test_status_page_names_the_newest_generation_and_what_it_cannot_do(admin_client, world, mocked):
+    newest(mocked)
+    body = admin_client.get("/estado").content.decode()
+    assert 'data-generacion="nueva"' in body and "solo se puede validar" in body
+
+
+def test_status_page_says_unknown_when_the_probe_fails(admin_client, world, mocked):
+    mocked.upsert("PUT", f"{PRESCRIPTIONS}/api/recetas/estado/{PROBE_ID}", body=requests.exceptions.ConnectTimeout())
+    body = admin_client.get("/estado").content.decode()
+    assert 'data-generacion="desconocida"' in body
