@@ -45,6 +45,7 @@ from tests.services.test_purchases_support import (
     calls,
     mock_create,
     mock_me,
+    mock_my_purchases,
     mock_offers,
     mock_prescriptions,
     product_url,
@@ -220,7 +221,8 @@ def test_purchase_register_refuses_a_prescription_product_without_prescription(m
     with pytest.raises(PrescriptionRequired) as raised:
         register((40, 2), (1, 1))
     assert raised.value.message == "Los siguientes productos requieren receta médica validada: Amoxicilina 500mg"
-    assert raised.value.details == {"productos_sin_receta": ["Amoxicilina 500mg"], "productos_sin_receta_ids": [40]}
+    assert raised.value.details == {"productos_sin_receta": ["Amoxicilina 500mg"], "productos_sin_receta_ids": [40],
+                                    "unidades_disponibles": [{"producto_id": 40, "solicitado": 2, "disponible": 0}]}
     assert calls(mocked, "PUT", product_url(40)) == 0
 
 
@@ -283,6 +285,7 @@ def test_purchase_register_reads_every_page_of_prescriptions(mocked):
     fake = FakeProducts(mocked, AMOX)
     mock_offers(mocked)
     mock_create(mocked)
+    mock_my_purchases(mocked)
     other = prescription_payload(productos=[(41, "Otro", 1)], estado="validada")
     mock_prescriptions(mocked, [other], page_number=1, total=250)
     mock_prescriptions(mocked, [other], page_number=2, total=250)

@@ -158,6 +158,12 @@ def purchase_world(mocked, *products: dict, offers: list[dict] | None = None,
     fake = (fake_class or FakeProducts)(mocked, *(products or (product_payload(1),)), overlap=overlap)
     mock_offers(mocked, offers)
     mock_prescriptions(mocked, prescriptions)
+    mock_my_purchases(mocked)
     if create:
         mock_create(mocked)
     return fake
+
+
+def mock_my_purchases(mocked, purchases: list[dict] | None = None) -> None:
+    """The buyer's earlier purchases (GET /api/compras/me): what used their prescriptions up."""
+    mocked.upsert("GET", f"{USERS}/api/compras/me", json=purchases or [])
