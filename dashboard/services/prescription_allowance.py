@@ -12,7 +12,8 @@ The rule (README, "Recetas que se agotan"):
 4. What the pool still authorises is the sum of what is left; a purchase line needing more is
    refused (400 `receta_requerida`, with the units left in `details`).
 
-Pure functions of what the services answered: no upstream call here.
+The rule itself is pure functions of what the services answered; `prescription_dispensing` reads
+what it needs for the review page's "dispensado X de Y".
 """
 from __future__ import annotations
 
@@ -23,11 +24,17 @@ from zoneinfo import ZoneInfo
 
 from django.core.cache import cache
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
+from dashboard.clients import Upstreams
+from dashboard.concurrency import gather, map_concurrently
+from dashboard.errors import UpstreamError
 from dashboard.services.prescriptions import emission_day, validity_check
-from dashboard.types import Prescription, Purchase
+from dashboard.types import Prescription, Purchase, User
 
 LIMA = ZoneInfo("America/Lima")
+PAGE_SIZE = 100
+MAX_PAGES = 20
 # DNI -> the users service's internal `usuarioId` (it never changes; no endpoint maps one to the other).
 BUYER_ID_CACHE_SECONDS = 30 * 24 * 3600
 
@@ -75,7 +82,7 @@ def dispensed(pool: Sequence[Prescription], purchases: Iterable[Purchase], produ
         (purchase_day(purchase), purchase.id,
          sum(qty for pid, qty in zip(purchase.productos, purchase.cantidades, strict=True) if pid == product_id))
         for purchase in purchases if product_id in purchase.productos)
-    for day, _, units in bought:
+    for day, _purchase_id, units in bought:
         for prescription in order:
             if units <= 0:
                 break
@@ -114,3 +121,58 @@ def remember_buyer_id(dni: str, purchases: Sequence[Purchase]) -> None:
 
 def known_buyer_id(dni: str) -> int | None:
     return cache.get(f"usuario_id_por_dni:{dni}")
+
+
+@dataclass(frozen=True)
+class Dispensing:
+    """Per product id of a validated prescription: (units dispensed against it, units it authorises).
+    `por_producto` is None when it cannot be known, and `motivo` says why."""
+
+    por_producto: dict[int, tuple[int, int]] | None
+    motivo: str = ""
+
+
+def _validated_prescriptions(upstreams: Upstreams, dni: str) -> list[Prescription]:
+    first = upstreams.prescriptions.prescriptions_filter(dni=dni, estado="validada", page=1, pagesize=PAGE_SIZE)
+    pages = min(-(-first.total // max(first.pagesize, 1)), MAX_PAGES)
+    rest = map_concurrently(lambda n: upstreams.prescriptions.prescriptions_filter(
+        dni=dni, estado="validada", page=n, pagesize=PAGE_SIZE), range(2, pages + 1))
+    return [p for page in (first, *rest) for p in page.items]
+
+
+def _patient_purchases(upstreams: Upstreams, caller: User, dni: str) -> list[Purchase] | None:
+    if caller.dni == dni:
+        mine = upstreams.users.purchases_mine()
+        remember_buyer_id(dni, mine)
+        return mine
+    buyer_id = known_buyer_id(dni) if caller.is_admin else None
+    if buyer_id is None:
+        return None
+    return [p for p in upstreams.users.purchases_all() if p.usuario_id == buyer_id]
+
+
+def prescription_dispensing(*, upstreams: Upstreams, caller: User, receta: Prescription) -> Dispensing | None:
+    """What a validated prescription has dispensed so far, product by product (None if not validated).
+
+    The users service identifies buyers by an internal number no other endpoint maps to a DNI; the
+    orchestrator learns it when the patient buys or lists their purchases through it. Until then an
+    ADMIN sees "unknown", never "0".
+    """
+    if receta.estado != "validada":
+        return None
+    try:
+        prescriptions, purchases = gather([lambda: _validated_prescriptions(upstreams, receta.paciente_dni),
+                                           lambda: _patient_purchases(upstreams, caller, receta.paciente_dni)])
+    except UpstreamError as exc:
+        return Dispensing(None, _("No se pudo calcular lo dispensado: %(motivo)s") % {"motivo": exc.message})
+    if purchases is None:
+        return Dispensing(None, _("Lo dispensado se conocerá cuando el paciente compre o consulte sus compras "
+                                  "a través del orquestador (el servicio de usuarios no relaciona DNI y compras)."))
+    pool = valid_pool(prescriptions, receta.paciente_dni)
+    if all(p.id != receta.id for p in pool):
+        pool.append(receta)  # expired (or not listed yet): what it was used for, in the same order
+    result = {}
+    for product_id in dict.fromkeys(line.producto_id for line in receta.productos if line.producto_id is not None):
+        used = dispensed(pool, purchases, product_id)
+        result[product_id] = (used.get(receta.id, 0), _authorised(receta, product_id))
+    return Dispensing(result)

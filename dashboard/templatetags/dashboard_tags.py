@@ -97,3 +97,9 @@ def change_value(value: Any) -> str:
         return "; ".join(f"{line.get('cantidad')} × {line.get('nombre')} (ID {line.get('id')})"
                          for line in value if isinstance(line, dict)) or "—"
     return "—" if value in (None, "") else str(value)
+
+
+@register.filter
+def get_item(mapping: Any, key: Any) -> Any:
+    """`mapping[key]` in a template (None when absent or not a mapping)."""
+    return mapping.get(key) if isinstance(mapping, dict) else None

@@ -22,6 +22,7 @@ from dashboard.errors import (
     UpstreamFailed,
 )
 from dashboard.forms import PrescriptionFilterForm, PrescriptionStateForm
+from dashboard.services.prescription_allowance import prescription_dispensing
 from dashboard.services.prescriptions import (
     PrescriptionReview,
     prescription_review,
@@ -114,6 +115,8 @@ def _review_after_write(request: HttpRequest, receta_id: str, answer: dict | Non
 def prescription_detail(request: HttpRequest, receta_id: str) -> HttpResponse:
     """The prescription with its live checklist (a dry run); for htmx, the checklist alone."""
     context = _review_context(request, _review(request, receta_id))
+    context["dispensado"] = prescription_dispensing(upstreams=request.upstreams, caller=request.dashboard_user,
+                                                    receta=context["receta"])
     if wants_fragment(request):
         return render(request, "dashboard/partials/prescription_review.html", context)
     banners: list[str] = list(context["review"].advertencias)

@@ -7,7 +7,7 @@ import requests
 import responses
 
 from dashboard.clients.prescriptions import PROBE_ID
-from tests.conftest import PRESCRIPTIONS
+from tests.conftest import PRESCRIPTIONS, USERS
 from tests.payloads import doctor_payload, page, prescription_payload
 from tests.views.conftest import INVALID_RX, VALID_RX
 
@@ -127,3 +127,43 @@ def test_status_page_says_unknown_when_the_probe_fails(admin_client, world, mock
     mocked.upsert("PUT", f"{PRESCRIPTIONS}/api/recetas/estado/{PROBE_ID}", body=requests.exceptions.ConnectTimeout())
     body = admin_client.get("/estado").content.decode()
     assert 'data-generacion="desconocida"' in body
+
+
+# "dispensado X de Y" -----------------------------------------------------------------------------
+def validated_world(mocked, *, bought: int) -> None:
+    import datetime as dt
+
+    from tests.payloads import purchase_payload
+
+    validated = prescription_payload(VALID_RX, productos=[(3, "Amoxicilina 500mg", 2)], estado="validada")
+    mocked.upsert("GET", f"{PRESCRIPTIONS}/api/recetas/{VALID_RX}", json=validated)
+    mocked.upsert("GET", f"{PRESCRIPTIONS}/api/recetas/filter", json=page([validated], size=100))
+    recent = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=3)).replace(tzinfo=None).isoformat()
+    mine = [purchase_payload(90, productos=[3], cantidades=[bought], fecha=recent, usuario_id=7),
+            purchase_payload(91, productos=[1], cantidades=[4], fecha=recent, usuario_id=7)]
+    mocked.upsert("GET", f"{USERS}/api/compras/me", json=mine)
+    mocked.upsert("GET", f"{USERS}/api/compras/all", json=mine + [
+        purchase_payload(92, productos=[3], cantidades=[5], fecha=recent, usuario_id=8)])
+
+
+def test_patient_sees_what_their_validated_prescription_dispensed(client_client, world, mocked):
+    validated_world(mocked, bought=1)
+    body = client_client.get(f"/recetas/{VALID_RX}").content.decode()
+    assert "dispensado 1 de 2" in body
+
+
+def test_admin_sees_unknown_dispensing_until_the_patients_purchases_are_known(admin_client, world, mocked):
+    validated_world(mocked, bought=1)
+    body = admin_client.get(f"/recetas/{VALID_RX}").content.decode()
+    assert "data-dispensado-desconocido" in body and "dispensado 0 de 2" not in body
+
+
+def test_admin_sees_dispensing_once_the_patients_internal_id_was_learnt(admin_client, world, mocked):
+    from django.core.cache import cache
+
+    from tests.views.conftest import CLIENT_DNI
+
+    validated_world(mocked, bought=2)
+    cache.set(f"usuario_id_por_dni:{CLIENT_DNI}", 7)
+    body = admin_client.get(f"/recetas/{VALID_RX}").content.decode()
+    assert "dispensado 2 de 2" in body  # another buyer's 5 units (usuarioId 8) do not count
