@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 
 from dashboard.clients import Upstreams
 from dashboard.money import ZERO, money
+from dashboard.services.prescription_allowance import remember_buyer_id
 from dashboard.services.purchases import (
     UPSTREAM_TZ,
     EnrichedPurchase,
@@ -112,6 +113,8 @@ def purchase_report(*, upstreams: Upstreams, caller: User, filters: PurchaseFilt
         filters = PurchaseFilters(usuario_id=filters.usuario_id, desde=filters.desde, hasta=filters.hasta,
                                   producto_id=next(iter(product_ids)))
     listing = purchases_list(upstreams=upstreams, caller=caller, scope=purchase_scope(caller), filters=filters)
+    if purchase_scope(caller) == "me" and filters == PurchaseFilters():
+        remember_buyer_id(caller.dni, listing.compras)  # for "dispensado X de Y" on the ADMIN's review page
     compras = listing.compras
     if product_ids is not None and len(product_ids) > 1:
         compras = [p for p in compras if any(line.producto_id in product_ids for line in p.lines)]

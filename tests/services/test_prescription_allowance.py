@@ -16,7 +16,7 @@ from dashboard.services.prescription_allowance import (
     valid_pool,
 )
 from dashboard.types import Prescription, Purchase
-from tests.conftest import USERS
+from tests.conftest import PRODUCTS, USERS
 from tests.payloads import prescription_payload, product_payload, purchase_payload
 from tests.services.test_purchases import register
 from tests.services.test_purchases_support import ANA, calls, mock_my_purchases, purchase_world
@@ -131,3 +131,14 @@ def test_purchase_register_cannot_check_without_the_buyers_purchases(mocked):
     mocked.upsert("GET", f"{USERS}/api/compras/me", body=requests.exceptions.ConnectionError("refused"))
     with pytest.raises(UpstreamUnavailable):  # "could not check", never "no prescription"
         register((AMOX, 1))
+
+
+def test_listing_my_purchases_through_the_api_teaches_the_buyers_internal_id(client, mocked):
+    from tests.payloads import user_payload
+
+    mocked.get(f"{USERS}/api/user/me", json=user_payload(ANA))
+    mocked.get(f"{USERS}/api/compras/me", json=[purchase_payload(1, usuario_id=9, productos=[1])])
+    mocked.get(f"{PRODUCTS}/api/productos/1", json=product_payload(1))
+    assert known_buyer_id(ANA) is None
+    assert client.get("/api/orchestrator/compras/me", HTTP_AUTHORIZATION="Bearer a.b.c").status_code == 200
+    assert known_buyer_id(ANA) == 9
