@@ -351,8 +351,8 @@ def test_receipt_to_wire_has_the_documented_shape(mocked):
                    offers=[offer_payload(detalles=[(1, 10.0)])])
     wire = receipt_to_wire(register((1, 2), datos_adicionales={"metodo_pago": "tarjeta"}))
     assert wire == {
-        "id": 15, "fecha_compra": "2025-10-21T17:11:47.482913", "usuario_id": 3,
-        "fechaCompra": "2025-10-21T17:11:47.482913", "usuarioId": 3, "productos": [1], "cantidades": [2],
+        "id": 15, "fecha_compra": "2025-10-21T12:11:47.482913-05:00", "usuario_id": 3,
+        "fechaCompra": "2025-10-21T12:11:47.482913-05:00", "usuarioId": 3, "productos": [1], "cantidades": [2],
         "productos_detalle": [{"producto_id": 1, "cantidad": 2, "nombre": "Paracetamol 500mg", "precio": 5.5,
                                "tipo": "Analgesico", "requiere_receta": False, "stock": 98, "descuento": 10.0,
                                "precio_final": 4.95, "subtotal": 9.9}],
