@@ -83,14 +83,14 @@ def sandbox_server():
 @pytest.fixture
 def sandbox(sandbox_server, settings):
     """The sandbox, reset to its seed and default modes, with the orchestrator pointed at it."""
-    sandbox_server.doctors_filter_ignores_cmp = False
-    sandbox_server.validar_route_only = False
+    sandbox_server.default_modes()
     sandbox_server.reset()
     settings.URL_USUARIOS_COMPRAS = sandbox_server.urls["usuarios"]
     settings.URL_PRODUCTOS_OFERTAS = sandbox_server.urls["productos"]
     settings.URL_RECETAS_MEDICOS = sandbox_server.urls["recetas"]
     reset_sessions()
     yield sandbox_server
+    sandbox_server.default_modes()
     sandbox_server.reset()
 
 

@@ -8,19 +8,22 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.core.cache import cache
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from dashboard.clients import Upstreams, prescription_id, product_id
-from dashboard.concurrency import gather
+from dashboard.concurrency import gather, map_concurrently
 from dashboard.errors import (
+    SERVICE_PRESCRIPTIONS,
     BadRequest,
     NotFound,
     OrchestratorError,
@@ -28,6 +31,7 @@ from dashboard.errors import (
     PrescriptionInvalid,
     PrescriptionRefused,
     UpstreamError,
+    UpstreamFailed,
     UpstreamRejected,
 )
 from dashboard.text import names_match
@@ -39,10 +43,13 @@ STATES = (VALIDADA, RECHAZADA, PENDIENTE)
 STATE_KEYS = ("estadovalidacion", "estadoValidacion", "estado")
 MOTIVO_MAX_CHARS = 500
 
-# The doctors filter may ignore `cmp` (some deployments do), so finding one doctor can mean paging
-# through the whole registry; bounded so a huge registry cannot hold a request forever.
+# The doctors filter may ignore `cmp` (the newest deployment does), so finding one doctor can mean
+# reading the whole registry: bounded (50 pages of 100) so a huge registry cannot hold a request forever.
 DOCTOR_PAGE_LIMIT = 100
-DOCTOR_MAX_PAGES = 20
+DOCTOR_MAX_PAGES = 50
+REGISTRY_MAX_PASSES = 3
+# A CMP missing from a registry read this recently (s) is not registered; older, the registry is read again.
+REGISTRY_TRUST_SECONDS = 5
 
 # Prescriptions are issued and expire by calendar day in Peru.
 LIMA = ZoneInfo("America/Lima")
@@ -134,17 +141,74 @@ def _product_or_none(upstreams: Upstreams, pid: int) -> Product | None:
 
 
 def _doctor_find(upstreams: Upstreams, cmp: str) -> Doctor | None:
-    """The doctor whose `cmp` is exactly `cmp`, checked here because the filter may ignore it."""
+    """The doctor whose `cmp` is exactly `cmp`; None only when the service says no such doctor exists.
+
+    One call with `cmp=` answers it where the filter is honoured (every item then has that CMP, or
+    there is none). Where the filter is ignored (the newest generation, which also sorts by the
+    non-unique `nombre`, so paging can skip doctors), the whole registry is read and kept for
+    DOCTORS_CACHE_SECONDS (see `doctors_registry`); a CMP missing from a registry older than
+    REGISTRY_TRUST_SECONDS is looked for in a fresh read before being called unregistered.
+    """
     if not cmp:
         return None
-    for page in range(1, DOCTOR_MAX_PAGES + 1):
-        result = upstreams.prescriptions.doctors_filter(cmp=cmp, page=page, limit=DOCTOR_PAGE_LIMIT)
-        for doctor in result.items:
-            if doctor.cmp == cmp:
-                return doctor
-        if not result.items or page * max(result.limit, len(result.items)) >= result.total:
-            return None
+    first = upstreams.prescriptions.doctors_filter(cmp=cmp, page=1, limit=DOCTOR_PAGE_LIMIT)
+    found = next((doctor for doctor in first.items if doctor.cmp == cmp), None)
+    if found is not None or all(doctor.cmp == cmp for doctor in first.items):
+        return found
+    registry = doctors_registry(upstreams)
+    if cmp not in registry.doctors and time.time() - registry.read_at > REGISTRY_TRUST_SECONDS:
+        registry = doctors_registry(upstreams, fresh=True)
+    if cmp in registry.doctors:
+        return registry.doctors[cmp]
+    if not registry.complete:
+        # Unknown is not "not registered": the registry could not be read whole.
+        raise UpstreamFailed(SERVICE_PRESCRIPTIONS, _("No se pudo leer el registro completo de médicos para "
+                                                      "verificar el CMP %(cmp)s") % {"cmp": cmp},
+                             details={"motivo": "registro_de_medicos_incompleto"})
     return None
+
+
+@dataclass(frozen=True)
+class DoctorRegistry:
+    doctors: dict[str, Doctor]
+    complete: bool  # every doctor the service counts was read
+    read_at: float  # time.time()
+
+
+def doctors_registry(upstreams: Upstreams, *, fresh: bool = False) -> DoctorRegistry:
+    """The whole doctors registry, by CMP, read at most every DOCTORS_CACHE_SECONDS.
+
+    Pages of 100 asked with `sort=cmp` (unique) are read concurrently; a service that sorts by a
+    non-unique key anyway can skip or repeat doctors between pages, so the union is checked
+    against `total` and the pages are read again (REGISTRY_MAX_PASSES in all) until it adds up.
+    Bounded: more than DOCTOR_MAX_PAGES pages (x100 doctors) is refused as "could not check".
+    """
+    key = f"medicos:registro:{upstreams.prescriptions.base_url}"
+    cached = None if fresh else cache.get(key)
+    if cached is not None:
+        return cached
+    doctors: dict[str, Doctor] = {}
+    total = 0
+    for _pass in range(REGISTRY_MAX_PASSES):
+        first = upstreams.prescriptions.doctors_filter(page=1, limit=DOCTOR_PAGE_LIMIT, sort="cmp")
+        total = first.total
+        size = max(first.limit, len(first.items), 1)
+        pages = -(-total // size)
+        if pages > DOCTOR_MAX_PAGES:
+            raise UpstreamFailed(SERVICE_PRESCRIPTIONS, _("El registro de médicos es demasiado grande para "
+                                                          "revisarlo completo (%(total)d)") % {"total": total},
+                                 details={"motivo": "registro_de_medicos_demasiado_grande"})
+        rest = map_concurrently(lambda n, size=size: upstreams.prescriptions.doctors_filter(page=n, limit=size,
+                                                                                            sort="cmp"),
+                                range(2, pages + 1))
+        for result in (first, *rest):
+            doctors.update((doctor.cmp, doctor) for doctor in result.items)
+        if len(doctors) >= total:
+            break
+    registry = DoctorRegistry(doctors=doctors, complete=len(doctors) >= total, read_at=time.time())
+    if settings.DOCTORS_CACHE_SECONDS > 0:
+        cache.set(key, registry, settings.DOCTORS_CACHE_SECONDS)
+    return registry
 
 
 def _patient_find(upstreams: Upstreams, caller: User, dni: str) -> User | None:

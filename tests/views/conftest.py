@@ -91,6 +91,9 @@ def world(mocked) -> Callable[..., None]:
             else:
                 mocked.upsert("GET", f"{PRODUCTS}/api/productos/{pid}",
                               json=product_payload(pid, nombre=name, precio=PRICES[pid], requiere_receta=pid >= 3))
+        mocked.upsert("GET", f"{PRODUCTS}/api/productos/paged",
+                      json=page([product_payload(pid, nombre=name) for pid, name in PRODUCT_NAMES.items()],
+                                key="productos", size=500))
         mocked.upsert("GET", f"{PRODUCTS}/api/productos/nombre",
                       json=page([product_payload(pid, nombre=PRODUCT_NAMES[pid]) for pid in (3, 4)], key="productos"))
         mocked.upsert("GET", f"{PRODUCTS}/api/productos/stock-bajo",
