@@ -36,7 +36,7 @@ DEFAULT_PORTS = (8081, 8082, 8083)
 WORKLOAD_TYPES = ("Analgesico", "Vitaminas", "Antiacido", "Antihistaminico")
 # Run-time switches (POST /__sandbox__/modes, `Sandbox` attributes); `generation` is a preset of four.
 MODES = ("generation", "doctors_filter_ignores_cmp", "validar_route_only", "validar_ocr", "validar_without_s3",
-         "email_ignores_case", "upstream_timezone")
+         "email_ignores_case", "upstream_timezone", "slow_writes_seconds")
 REQUEST_LOG_LIMIT = 100_000  # per service, so a long-running demo or benchmark does not grow without bound
 UNRECORDED_HEADERS = frozenset({"authorization", "cookie"})  # credentials never go into the request log
 
@@ -128,6 +128,16 @@ class Sandbox:
         self._prescriptions_service.validar_route_only = bool(value)
 
     @property
+    def slow_writes_seconds(self) -> float:
+        """Seconds each prescription state write takes before it lands and answers (it lands even
+        when the caller has given up)."""
+        return self._prescriptions_service.slow_writes_seconds
+
+    @slow_writes_seconds.setter
+    def slow_writes_seconds(self, value: float) -> None:
+        self._prescriptions_service.slow_writes_seconds = max(float(value), 0.0)
+
+    @property
     def validar_ocr(self) -> bool:
         """When true, `validar` re-reads the PDF (`prescriptions.set_ocr`) and overwrites what it read."""
         return self._prescriptions_service.validar_ocr
@@ -187,6 +197,7 @@ class Sandbox:
         """Every mode back to its default (the older generation, exact e-mails, UTC times)."""
         self.generation = "anterior"
         self.email_ignores_case = False
+        self.slow_writes_seconds = 0
         if self.upstream_timezone != "UTC":
             self.upstream_timezone = "UTC"
 

@@ -9,9 +9,10 @@ import json
 import random
 import re
 import threading
+import time
 from datetime import UTC, datetime, timedelta
-from email import policy as email_policy
 from email.parser import BytesParser
+from email.policy import default as email_policy
 from typing import Any
 
 from .seed import PRESCRIPTION_VALIDITY_DAYS, mongo_iso
@@ -193,6 +194,9 @@ class PrescriptionsService(Service):
         self.validar_ocr = validar_ocr
         self.validar_without_s3 = validar_without_s3
         self.validity_days = validity_days
+        # Seconds a state write takes before it lands (and is answered): a caller that gives up earlier
+        # does not stop it, as with the real service under load.
+        self.slow_writes_seconds = 0.0
         super().__init__()
 
     def routes(self) -> list[Route]:
@@ -269,6 +273,7 @@ class PrescriptionsService(Service):
     def set_state(self, request: Request, receta_id: str) -> Response:
         if self.validar_route_only:
             return self.not_found(request)
+        time.sleep(self.slow_writes_seconds)
         body = request.json() if request.body.strip() else {}  # express.json() turns no body into {}
         state = body.get("estadoValidacion") if isinstance(body, dict) else None
         if state not in STATES:
@@ -278,6 +283,7 @@ class PrescriptionsService(Service):
         return json_response(200, {"mensaje": "Estado de la receta actualizado", "receta": updated}, EXPRESS_JSON)
 
     def validate(self, request: Request, receta_id: str) -> Response:
+        time.sleep(self.slow_writes_seconds)
         item = self._prescription(receta_id)
         if self.validar_ocr or self.validar_without_s3:
             return self._validate_by_ocr(item)
