@@ -295,7 +295,7 @@ def _prescriptions(products: list[dict[str, Any]], doctors: list[dict[str, Any]]
 
     # (dni, cmp, days before today it was issued (negative: future), state, lines)
     plan = [
-        (ANA_DNI, "CMP100001", 5, "validada", lines([(40, 2), (55, 1)])),
+        (ANA_DNI, "CMP100001", 5, "validada", lines([(40, 3), (55, 1)])),  # one unit of 40 already bought
         (ANA_DNI, valid_cmps[4], 12, "validada", lines([(42, 1), (12, 1)])),
         (ANA_DNI, valid_cmps[9], 20, "validada", lines([(5, 1)])),
         (ANA_DNI, valid_cmps[2], 2, "pendiente", lines([(41, 1)], scanned=True)),
