@@ -163,6 +163,14 @@ class PrescriptionsStore:
         with self._lock:
             return [copy.deepcopy(doctor) for doctor in self._doctors.values()]
 
+    def add_doctor(self, cmp: str, nombre: str, especialidad: str, colegiatura_valida: bool = True) -> dict[str, Any]:
+        """Register a doctor (tests), e.g. namesakes that make a sort by `nombre` non-unique."""
+        with self._lock:
+            doctor = {"_id": self._new_id(datetime.now(UTC)), "cmp": cmp, "nombre": nombre,
+                      "especialidad": especialidad, "colegiaturaValida": colegiatura_valida}
+            self._doctors[cmp] = doctor
+            return copy.deepcopy(doctor)
+
     def update_doctor(self, cmp: str, **fields: Any) -> dict[str, Any]:
         """Change a doctor (tests), e.g. `update_doctor("CMP100001", colegiaturaValida=False)`."""
         with self._lock:

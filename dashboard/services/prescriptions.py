@@ -47,7 +47,8 @@ MOTIVO_MAX_CHARS = 500
 # reading the whole registry: bounded (50 pages of 100) so a huge registry cannot hold a request forever.
 DOCTOR_PAGE_LIMIT = 100
 DOCTOR_MAX_PAGES = 50
-REGISTRY_MAX_PASSES = 3
+REGISTRY_MAX_PASSES = 2
+DOCTOR_MAX_SPECIALTIES = 50
 # A CMP missing from a registry read this recently (s) is not registered; older, the registry is read again.
 REGISTRY_TRUST_SECONDS = 5
 
@@ -178,10 +179,12 @@ class DoctorRegistry:
 def doctors_registry(upstreams: Upstreams, *, fresh: bool = False) -> DoctorRegistry:
     """The whole doctors registry, by CMP, read at most every DOCTORS_CACHE_SECONDS.
 
-    Pages of 100 asked with `sort=cmp` (unique) are read concurrently; a service that sorts by a
-    non-unique key anyway can skip or repeat doctors between pages, so the union is checked
-    against `total` and the pages are read again (REGISTRY_MAX_PASSES in all) until it adds up.
-    Bounded: more than DOCTOR_MAX_PAGES pages (x100 doctors) is refused as "could not check".
+    Pages of 100 asked with `sort=cmp` (unique) are read concurrently. A service that sorts by a
+    non-unique key anyway can skip or repeat doctors between pages, so the union is checked against
+    `total`; when it does not add up after REGISTRY_MAX_PASSES reads, the registry is read again by
+    specialty (`especialidad=`, one query per specialty seen), parts small enough to fit one page,
+    where there is no paging to skip anything. Bounded: more than DOCTOR_MAX_PAGES pages (x100
+    doctors) or DOCTOR_MAX_SPECIALTIES specialties is refused as "could not check".
     """
     key = f"medicos:registro:{upstreams.prescriptions.base_url}"
     cached = None if fresh else cache.get(key)
@@ -190,25 +193,35 @@ def doctors_registry(upstreams: Upstreams, *, fresh: bool = False) -> DoctorRegi
     doctors: dict[str, Doctor] = {}
     total = 0
     for _pass in range(REGISTRY_MAX_PASSES):
-        first = upstreams.prescriptions.doctors_filter(page=1, limit=DOCTOR_PAGE_LIMIT, sort="cmp")
-        total = first.total
-        size = max(first.limit, len(first.items), 1)
-        pages = -(-total // size)
-        if pages > DOCTOR_MAX_PAGES:
-            raise UpstreamFailed(SERVICE_PRESCRIPTIONS, _("El registro de médicos es demasiado grande para "
-                                                          "revisarlo completo (%(total)d)") % {"total": total},
-                                 details={"motivo": "registro_de_medicos_demasiado_grande"})
-        rest = map_concurrently(lambda n, size=size: upstreams.prescriptions.doctors_filter(page=n, limit=size,
-                                                                                            sort="cmp"),
-                                range(2, pages + 1))
-        for result in (first, *rest):
-            doctors.update((doctor.cmp, doctor) for doctor in result.items)
+        total, found = _read_doctors(upstreams)
+        doctors.update(found)
         if len(doctors) >= total:
             break
+    if len(doctors) < total:
+        specialties = sorted({doctor.especialidad for doctor in doctors.values() if doctor.especialidad})
+        if len(specialties) <= DOCTOR_MAX_SPECIALTIES:
+            for _total, found in map_concurrently(lambda name: _read_doctors(upstreams, especialidad=name),
+                                                  specialties):
+                doctors.update(found)
     registry = DoctorRegistry(doctors=doctors, complete=len(doctors) >= total, read_at=time.time())
     if settings.DOCTORS_CACHE_SECONDS > 0:
         cache.set(key, registry, settings.DOCTORS_CACHE_SECONDS)
     return registry
+
+
+def _read_doctors(upstreams: Upstreams, *, especialidad: str | None = None) -> tuple[int, dict[str, Doctor]]:
+    """Every page of the doctors filter: (the service's `total`, the doctors read by CMP)."""
+    first = upstreams.prescriptions.doctors_filter(page=1, limit=DOCTOR_PAGE_LIMIT, sort="cmp",
+                                                   especialidad=especialidad)
+    size = max(first.limit, len(first.items), 1)
+    pages = -(-first.total // size)
+    if pages > DOCTOR_MAX_PAGES:
+        raise UpstreamFailed(SERVICE_PRESCRIPTIONS, _("El registro de médicos es demasiado grande para "
+                                                      "revisarlo completo (%(total)d)") % {"total": first.total},
+                             details={"motivo": "registro_de_medicos_demasiado_grande"})
+    rest = map_concurrently(lambda n: upstreams.prescriptions.doctors_filter(
+        page=n, limit=size, sort="cmp", especialidad=especialidad), range(2, pages + 1))
+    return first.total, {doctor.cmp: doctor for result in (first, *rest) for doctor in result.items}
 
 
 def _patient_find(upstreams: Upstreams, caller: User, dni: str) -> User | None:

@@ -165,6 +165,32 @@ def test_every_registered_doctor_is_found_when_the_filter_ignores_cmp(sandbox, s
     assert len(calls) <= len(doctors) + 1 + 2 * rx_service.REGISTRY_MAX_PASSES * 2
 
 
+def add_namesakes(sb, count: int = 30) -> None:
+    """Doctors sharing the name sorted around position 100, so a tie straddles the page boundary."""
+    names = sorted(d["nombre"] for d in sb.prescriptions.doctors())
+    specialties = sorted({d["especialidad"] for d in sb.prescriptions.doctors()})
+    for n in range(count):
+        sb.prescriptions.add_doctor(f"CMP9{n:05d}", names[95], specialties[n % len(specialties)])
+
+
+def test_naive_paging_skips_namesakes_but_every_doctor_is_found(sandbox, settings):
+    settings.URL_RECETAS_MEDICOS = sandbox.urls["recetas"]
+    sandbox.doctors_filter_ignores_cmp = True
+    add_namesakes(sandbox)
+    doctors = sandbox.prescriptions.doctors()
+    url = sandbox.urls["recetas"] + "/api/medicos/filter"
+    skipped_once = False
+    for _ in range(20):  # the problem: paging a sort on the non-unique `nombre`
+        seen = {d["cmp"] for page in (1, 2) for d in requests.get(url, params={"page": page, "limit": 100},
+                                                                  timeout=5).json()["items"]}
+        skipped_once = skipped_once or len(seen) < len(doctors)
+    assert skipped_once
+    upstreams = upstreams_for(None)
+    for doctor in doctors:  # the fix: none is ever called unregistered
+        found = rx_service._doctor_find(upstreams, doctor["cmp"])
+        assert found is not None and found.cmp == doctor["cmp"]
+
+
 # Prescriptions are used up ------------------------------------------------------------------------------
 def buy(client, sb, product: int, cantidad: int):
     return client.post("/api/orchestrator/compras", content_type="application/json",

@@ -247,7 +247,29 @@ def test_review_never_calls_a_doctor_unregistered_from_an_incomplete_registry(mo
                                          tolerate_outages=True)
     assert not result.medico.ok and result.medico.data.get("no_verificado") is True
     assert "registro completo de médicos" in result.medico.mensaje
-    assert passes[0] == service.REGISTRY_MAX_PASSES
+    assert passes[0] >= service.REGISTRY_MAX_PASSES
+
+
+def test_review_finds_a_doctor_that_paging_always_skips_by_reading_each_specialty(mocked):
+    mock_world(mocked)
+    everyone = [*OTHERS, *(doctor_payload(f"CMP3{n:05d}") for n in range(49)), doctor_payload("CMP100001")]
+    for n, doctor in enumerate(everyone):
+        doctor["especialidad"] = ("Pediatría", "Cardiología", "Neurología")[n % 3]
+    full_reads_skip = {"1": page(everyone[:100], total=150, size_key="limit"),
+                       "2": page(everyone[:50], page=2, total=150, size_key="limit")}
+
+    def answer(request):
+        query = parse_qs(urlsplit(request.url).query)
+        if "especialidad" in query:  # one specialty: 50 doctors, one page, nothing to skip
+            part = [d for d in everyone if d["especialidad"] == query["especialidad"][0]]
+            return 200, {}, json.dumps(page(part, size_key="limit"))
+        return 200, {}, json.dumps(full_reads_skip[query["page"][0]])
+
+    mocked.remove(responses.GET, f"{PRESCRIPTIONS}/api/medicos/filter")
+    mocked.add_callback(responses.GET, f"{PRESCRIPTIONS}/api/medicos/filter", callback=answer)
+    assert review().medico.ok
+    asked = sorted(q["especialidad"][0] for q in doctor_queries(mocked) if "especialidad" in q)
+    assert asked == ["Cardiología", "Neurología", "Pediatría"]
 
 
 def test_review_rereads_a_registry_that_is_not_recent_before_saying_unregistered(mocked, monkeypatch):
