@@ -27,3 +27,18 @@ def metrics_allowed_ips_parse(app_configs, **kwargs):  # noqa: ARG001 - Django's
     except ImproperlyConfigured as exc:
         return [Error(str(exc), hint="Ejemplo: METRICS_ALLOWED_IPS=10.0.0.5,10.1.0.0/16", id="dashboard.E002")]
     return []
+
+
+@register()
+def upstream_timezones_exist(app_configs, **kwargs):  # noqa: ARG001 - Django's check signature
+    """A mistyped UPSTREAM_TIMEZONE_* would fail every purchase listing; refuse to start instead."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    errors = []
+    for name in ("UPSTREAM_TIMEZONE_USUARIOS", "UPSTREAM_TIMEZONE_PRODUCTOS"):
+        try:
+            ZoneInfo(getattr(settings, name))
+        except (ZoneInfoNotFoundError, ValueError, TypeError):
+            errors.append(Error(f"{name}={getattr(settings, name)!r} no es una zona horaria IANA conocida",
+                                hint="Use p. ej. UTC o America/Lima.", id="dashboard.E003"))
+    return errors

@@ -205,3 +205,27 @@ class UpstreamRejected(UpstreamError):
             details={"upstream": body, "upstream_status": status},
             status=status,
         )
+
+
+# Prescriptions service generations and writes ------------------------------------------------------
+class OperationNotSupported(OrchestratorError):
+    """The deployed upstream generation has no route for what was asked; nothing was written."""
+
+    code = "operacion_no_soportada"
+    status = 501
+
+
+class PrescriptionRefused(OrchestratorError):
+    """The prescriptions service refused to validate (its own rules or its OCR); `details.motivo` is its reason."""
+
+    code = "validacion_rechazada_por_servicio"
+    status = 400
+
+
+class OutcomeUncertain(UpstreamError):
+    """A write whose outcome is unknown (the upstream did not answer in time): neither success nor failure."""
+
+    code = "resultado_incierto"
+    status = 504
+    template = _("El servicio de %(servicio)s no respondió a tiempo: el cambio puede haberse aplicado. "
+                 "Recargue para ver el estado actual.")

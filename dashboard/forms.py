@@ -28,7 +28,7 @@ class LoginForm(forms.Form):
                 validate_email(value)
             except forms.ValidationError as exc:
                 raise forms.ValidationError(_("Ingrese un correo electrónico válido.")) from exc
-            return value.lower()
+            return value  # as typed (trimmed): the users service matches e-mails exactly, case included
         if not _DNI.match(value):
             raise forms.ValidationError(_("Ingrese un DNI de 8 dígitos o un correo electrónico."))
         return value

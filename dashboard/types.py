@@ -9,7 +9,10 @@ import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
+# Where the pharmacy is: every time is shown (and every calendar day counted) in Lima.
+LIMA = ZoneInfo("America/Lima")
 ROLE_ADMIN = "ADMIN"
 ROLE_CLIENT = "CLIENTE"
 
@@ -48,13 +51,14 @@ def _list(data: Any, key: str | None = None) -> list:
     return value
 
 
-def parse_naive_datetime(value: str) -> dt.datetime:
-    """Parse the upstreams' ISO datetimes; naive ones are server local time (America/Lima)."""
+def parse_naive_datetime(value: str, zone: dt.tzinfo = dt.UTC) -> dt.datetime:
+    """Parse an upstream's ISO datetime into an aware one; a naive one is in `zone`, the zone the
+    service runs in (settings `UPSTREAM_TIMEZONE_*`; the real ones run without TZ: UTC)."""
     try:
         parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     except (ValueError, AttributeError) as exc:
         raise WireError(f"bad datetime {value!r}") from exc
-    return parsed
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=zone)
 
 
 def _money(value: Any) -> Decimal:
@@ -149,10 +153,10 @@ class Offer:
     detalles: tuple[OfferDetail, ...]
 
     @classmethod
-    def from_wire(cls, data: Any) -> Offer:
+    def from_wire(cls, data: Any, zone: dt.tzinfo = dt.UTC) -> Offer:
         return cls(
             id=_req(data, "id", int),
-            fecha_vencimiento=parse_naive_datetime(_req(data, "fecha_vencimiento", str)),
+            fecha_vencimiento=parse_naive_datetime(_req(data, "fecha_vencimiento", str), zone),
             detalles=tuple(OfferDetail.from_wire(d) for d in _list(data, "detalles")),
         )
 
@@ -160,25 +164,25 @@ class Offer:
 @dataclass(frozen=True)
 class Purchase:
     id: int
-    fecha_compra: str
-    fecha: dt.datetime
+    fecha_compra: str  # Lima time with its offset ("2025-10-21T12:11:47.482913-05:00"), as the API shows it
+    fecha: dt.datetime  # aware
     usuario_id: int | None
     productos: tuple[int, ...]
     cantidades: tuple[int, ...]
 
     @classmethod
-    def from_wire(cls, data: Any) -> Purchase:
+    def from_wire(cls, data: Any, zone: dt.tzinfo = dt.UTC) -> Purchase:
         productos = tuple(_list(data, "productos"))
         cantidades = tuple(_list(data, "cantidades"))
         if len(productos) != len(cantidades) or not all(
             isinstance(v, int) and not isinstance(v, bool) for v in productos + cantidades
         ):
             raise WireError("purchase lists are not parallel integer lists")
-        fecha_compra = _req(data, "fechaCompra", str)
+        fecha = parse_naive_datetime(_req(data, "fechaCompra", str), zone)
         return cls(
             id=_req(data, "id", int),
-            fecha_compra=fecha_compra,
-            fecha=parse_naive_datetime(fecha_compra),
+            fecha_compra=fecha.astimezone(LIMA).isoformat(),
+            fecha=fecha,
             usuario_id=_opt(data, "usuarioId", int),
             productos=productos,
             cantidades=cantidades,

@@ -162,6 +162,13 @@ UPSTREAM_DEADLINE = env.float("UPSTREAM_DEADLINE", default=8.0)
 UPSTREAM_GET_RETRIES = env.int("UPSTREAM_GET_RETRIES", default=1)
 BREAKER_FAIL_MAX = env.int("BREAKER_FAIL_MAX", default=5)
 BREAKER_RESET_SECONDS = env.int("BREAKER_RESET_SECONDS", default=30)
+# Zone of the naive times each service prints (the real ones run in containers without TZ: UTC).
+UPSTREAM_TIMEZONE_USUARIOS = env("UPSTREAM_TIMEZONE_USUARIOS", default="UTC")
+UPSTREAM_TIMEZONE_PRODUCTOS = env("UPSTREAM_TIMEZONE_PRODUCTOS", default="UTC")
+# How long what was learnt about the prescriptions service's routes (its generation) is trusted.
+PRESCRIPTIONS_GENERATION_SECONDS = env.int("PRESCRIPTIONS_GENERATION_SECONDS", default=300)
+# How long the doctors registry, read whole when the service ignores `cmp`, is reused.
+DOCTORS_CACHE_SECONDS = env.int("DOCTORS_CACHE_SECONDS", default=60)
 
 # Business rules ----------------------------------------------------------------------------------
 RECETA_VALIDEZ_DIAS = env.int("RECETA_VALIDEZ_DIAS", default=30)

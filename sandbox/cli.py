@@ -22,20 +22,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="emulate deployments whose /api/medicos/filter ignores cmp")
     parser.add_argument("--validar-route-only", action="store_true",
                         help="emulate deployments with only PUT /api/recetas/{id}/validar")
+    parser.add_argument("--newest-generation", action="store_true",
+                        help="emulate the newest prescriptions service: no estado/{id}, OCR validar, "
+                             "doctors filter ignoring cmp")
+    parser.add_argument("--validar-without-s3", action="store_true",
+                        help="validar fails as with no S3 bucket configured (500)")
+    parser.add_argument("--upstream-timezone", default="UTC",
+                        help="zone users and products write their naive times in (default UTC)")
     parser.add_argument("--quiet", action="store_true", help="no access log")
 
 
 def serve(*, host: str, users_port: int, products_port: int, prescriptions_port: int, latency_ms: float = 0,
           jitter_ms: float = 0, doctors_filter_ignores_cmp: bool = False, validar_route_only: bool = False,
+          newest_generation: bool = False, validar_without_s3: bool = False, upstream_timezone: str = "UTC",
           quiet: bool = False, out: TextIO = sys.stdout, stop: threading.Event | None = None, **_: object) -> None:
     """Serve until Ctrl-C (or until `stop` is set)."""
     sandbox = Sandbox(host=host, ports=(users_port, products_port, prescriptions_port),
                       doctors_filter_ignores_cmp=doctors_filter_ignores_cmp,
                       validar_route_only=validar_route_only, access_log=not quiet)
-    sandbox.start()
+    if newest_generation:
+        sandbox.generation = "nueva"
+    sandbox.validar_without_s3 = validar_without_s3
+    if upstream_timezone != "UTC":
+        sandbox.upstream_timezone = upstream_timezone
+    # Faults before listening, so the first request already sees them.
     if latency_ms or jitter_ms:
         for name in SERVICES:
             sandbox.faults(name, latency_ms=latency_ms, jitter_ms=jitter_ms)
+    sandbox.start()
     out.write(describe(sandbox))
     out.flush()
     stop = stop or threading.Event()

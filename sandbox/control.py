@@ -9,8 +9,9 @@ import random
 import threading
 import time
 from collections import deque
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from . import seed
 from .faults import Faults
@@ -33,6 +34,9 @@ from .users import Tokens, UsersService, UsersStore
 SERVICES = ("usuarios", "productos", "recetas")
 DEFAULT_PORTS = (8081, 8082, 8083)
 WORKLOAD_TYPES = ("Analgesico", "Vitaminas", "Antiacido", "Antihistaminico")
+# Run-time switches (POST /__sandbox__/modes, `Sandbox` attributes); `generation` is a preset of four.
+MODES = ("generation", "doctors_filter_ignores_cmp", "validar_route_only", "validar_ocr", "validar_without_s3",
+         "email_ignores_case", "upstream_timezone", "slow_writes_seconds")
 REQUEST_LOG_LIMIT = 100_000  # per service, so a long-running demo or benchmark does not grow without bound
 UNRECORDED_HEADERS = frozenset({"authorization", "cookie"})  # credentials never go into the request log
 
@@ -123,10 +127,84 @@ class Sandbox:
     def validar_route_only(self, value: bool) -> None:
         self._prescriptions_service.validar_route_only = bool(value)
 
+    @property
+    def slow_writes_seconds(self) -> float:
+        """Seconds each prescription state write takes before it lands and answers (it lands even
+        when the caller has given up)."""
+        return self._prescriptions_service.slow_writes_seconds
+
+    @slow_writes_seconds.setter
+    def slow_writes_seconds(self, value: float) -> None:
+        self._prescriptions_service.slow_writes_seconds = max(float(value), 0.0)
+
+    @property
+    def validar_ocr(self) -> bool:
+        """When true, `validar` re-reads the PDF (`prescriptions.set_ocr`) and overwrites what it read."""
+        return self._prescriptions_service.validar_ocr
+
+    @validar_ocr.setter
+    def validar_ocr(self, value: bool) -> None:
+        self._prescriptions_service.validar_ocr = bool(value)
+
+    @property
+    def validar_without_s3(self) -> bool:
+        """When true, `validar` fails as with no S3 bucket configured (500 `Missing required key 'Bucket'`)."""
+        return self._prescriptions_service.validar_without_s3
+
+    @validar_without_s3.setter
+    def validar_without_s3(self, value: bool) -> None:
+        self._prescriptions_service.validar_without_s3 = bool(value)
+
+    @property
+    def email_ignores_case(self) -> bool:
+        """When true, login matches e-mails ignoring case (the real service matches them exactly)."""
+        return self.users.email_ignores_case
+
+    @email_ignores_case.setter
+    def email_ignores_case(self, value: bool) -> None:
+        self.users.email_ignores_case = bool(value)
+
+    @property
+    def upstream_timezone(self) -> str:
+        """The zone users and products write their naive times in (default UTC, as deployed)."""
+        return str(self.users.zone)
+
+    @upstream_timezone.setter
+    def upstream_timezone(self, value: str) -> None:
+        """Changing it reseeds (the seed's times are written in it), like `reset()`."""
+        zone = ZoneInfo(str(value))
+        self.users.zone = self.products.zone = zone
+        self.reset()
+
+    @property
+    def generation(self) -> str:
+        """`nueva` (the newest prescriptions service) when every switch of it is on, else `anterior`."""
+        service = self._prescriptions_service
+        newest = (service.validar_route_only and service.validar_ocr and service.doctors_filter_ignores_cmp)
+        return "nueva" if newest else "anterior"
+
+    @generation.setter
+    def generation(self, value: str) -> None:
+        """`nueva`: no `estado/{id}`, OCR `validar`, doctors filter ignoring `cmp`; `anterior`: none of it."""
+        if value not in ("nueva", "anterior"):
+            raise ValueError("generation must be 'nueva' or 'anterior'")
+        newest = value == "nueva"
+        self.validar_route_only = self.validar_ocr = self.doctors_filter_ignores_cmp = newest
+        if not newest:
+            self.validar_without_s3 = False
+
+    def default_modes(self) -> None:
+        """Every mode back to its default (the older generation, exact e-mails, UTC times)."""
+        self.generation = "anterior"
+        self.email_ignores_case = False
+        self.slow_writes_seconds = 0
+        if self.upstream_timezone != "UTC":
+            self.upstream_timezone = "UTC"
+
     # -- data ----------------------------------------------------------------------------------
     def reset(self) -> None:
         """Reseed every store, clear all faults (reviving downed services) and the request logs."""
-        data = seed.build()
+        data = seed.build(zone=self.users.zone)
         self.users.load(data.users, data.purchases)
         self.products.load(data.products, data.offers)
         self.prescriptions.load(data.prescriptions, data.doctors)
@@ -155,7 +233,7 @@ class Sandbox:
                                            round(5 + number % 40 * 1.5, 1), 1000, False)
             ids.append(created["id"])
         chosen = random.Random(seed.SEED + distinct_products).sample(ids, distinct_products)
-        now, cursor = datetime.now(), 0
+        now, cursor = datetime.now(UTC), 0
         for index in range(purchases):
             count = min(1 + index % 3, distinct_products)
             items = [chosen[(cursor + offset) % distinct_products] for offset in range(count)]
@@ -224,8 +302,7 @@ class Sandbox:
             "urls": self.urls,
             "activos": {name: listener.running for name, listener in self._listeners.items()},
             "faults": {name: faults.snapshot() for name, faults in self._faults.items()},
-            "modos": {"doctors_filter_ignores_cmp": self.doctors_filter_ignores_cmp,
-                      "validar_route_only": self.validar_route_only},
+            "modos": {mode: getattr(self, mode) for mode in MODES},
             "conteos": {"usuarios": len(self.users.all()), "compras": len(self.users.purchases()),
                         "productos": len(self.products.ids()), "ofertas": len(self.products.offers()),
                         "recetas": len(self.prescriptions.all()), "medicos": len(self.prescriptions.doctors())},
@@ -342,9 +419,12 @@ class ControlService(Service):
 
     def set_modes(self, request: Request) -> Response:
         body = self._body(request)
-        for mode in ("doctors_filter_ignores_cmp", "validar_route_only"):
-            if mode in body:
-                setattr(self.sandbox, mode, body[mode])
+        unknown = set(body) - set(MODES)
+        if unknown:
+            raise ValueError(f"modos desconocidos: {', '.join(sorted(unknown))}; válidos: {', '.join(MODES)}")
+        # The preset first, so that single switches sent with it refine it.
+        for mode in sorted(body, key=lambda name: name != "generation"):
+            setattr(self.sandbox, mode, body[mode])
         return json_response(200, self.sandbox.state()["modos"])
 
     def reset(self, request: Request) -> Response:

@@ -5,9 +5,14 @@ from __future__ import annotations
 import copy
 import html
 import itertools
+import json
+import random
 import re
 import threading
+import time
 from datetime import UTC, datetime, timedelta
+from email.parser import BytesParser
+from email.policy import default as email_policy
 from typing import Any
 
 from .seed import PRESCRIPTION_VALIDITY_DAYS, mongo_iso
@@ -20,10 +25,36 @@ DOCTOR_SORT_FIELDS = ("cmp", "nombre", "especialidad", "colegiaturaValida")
 EXPRESS_JSON = "application/json; charset=utf-8"
 
 
-def express_error(status: int, error: str, detalle: Any = None) -> Response:
-    """The prescriptions service's JSON error body: `{"error": ..., "detalle": ...}`."""
-    body = {"error": error} if detalle is None else {"error": error, "detalle": detalle}
+def express_error(status: int, error: str, detalle: Any = None, *, codigo: str | None = None,
+                  detalle_texto: str | None = None) -> Response:
+    """The prescriptions service's JSON error body: `{"error": ..., "detalle": ...}` (+ `codigo` for SDK errors)."""
+    body: dict[str, Any] = {"error": error}
+    if detalle is not None or detalle_texto is not None:
+        body["detalle"] = detalle_texto if detalle_texto is not None else detalle
+    if codigo is not None:
+        body["codigo"] = codigo
     return json_response(status, body, EXPRESS_JSON)
+
+
+def _multipart(request: Request) -> tuple[dict[str, str], dict[str, bytes]]:
+    """(text fields, file fields) of a multipart/form-data body, as multer gives them."""
+    content_type = request.header("content-type")
+    if not content_type.lower().startswith("multipart/form-data"):
+        return {}, {}
+    message = BytesParser(policy=email_policy).parsebytes(
+        b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + request.body)
+    fields: dict[str, str] = {}
+    files: dict[str, bytes] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if not name:
+            continue
+        payload = part.get_payload(decode=True) or b""
+        if part.get_filename():
+            files[name] = payload
+        else:
+            fields[name] = payload.decode("utf-8", "replace")
+    return fields, files
 
 
 def express_html(status: int, text: str) -> Response:
@@ -46,6 +77,7 @@ class PrescriptionsStore:
         with self._lock:
             self._prescriptions = {item["_id"]: copy.deepcopy(item) for item in prescriptions}
             self._doctors = {doctor["cmp"]: copy.deepcopy(doctor) for doctor in doctors}
+            self._ocr: dict[str, dict[str, Any]] = {}
 
     # -- prescriptions -------------------------------------------------------------------------
     def get(self, prescription_id: str) -> dict[str, Any] | None:
@@ -75,16 +107,17 @@ class PrescriptionsStore:
             item["updatedAt"] = mongo_iso(datetime.now(UTC))
             return copy.deepcopy(item)
 
-    def add(self, *, paciente_dni: str, medico_cmp: str, fecha_emision: datetime,
+    def add(self, *, paciente_dni: str, medico_cmp: str, fecha_emision: datetime | None,
             productos: list[dict[str, Any]], estado: str = "pendiente") -> dict[str, Any]:
-        """Store a new prescription (tests); `productos` items are `{"id", "nombre", "cantidad"}`."""
+        """Store a new prescription (tests, uploads); `productos` items are `{"id", "nombre", "cantidad"}`."""
         with self._lock:
             now = datetime.now(UTC)
+            fecha = fecha_emision or now
             item = {
                 "_id": self._new_id(now),
                 "pacienteDNI": paciente_dni,
                 "medicoCMP": medico_cmp,
-                "fechaEmision": mongo_iso(fecha_emision if fecha_emision.tzinfo else fecha_emision.replace(tzinfo=UTC)),
+                "fechaEmision": mongo_iso(fecha if fecha.tzinfo else fecha.replace(tzinfo=UTC)),
                 "productos": [{**line, "_id": self._new_id(now)} for line in productos],
                 "archivoPDF": f"https://storage.botica.pe/recetas/{self._new_id(now)[-8:]}.pdf",
                 "estadoValidacion": estado,
@@ -94,6 +127,28 @@ class PrescriptionsStore:
             }
             self._prescriptions[item["_id"]] = item
             return copy.deepcopy(item)
+
+    def delete(self, prescription_id: str) -> bool:
+        with self._lock:
+            self._ocr.pop(prescription_id.lower(), None)
+            return self._prescriptions.pop(prescription_id.lower(), None) is not None
+
+    def set_ocr(self, prescription_id: str, **reading: Any) -> None:
+        """What the OCR will read from this prescription's PDF (tests): any of `pacienteDNI`,
+        `medicoCMP`, `fechaEmision`, `productos`; a None value is a field it could not read."""
+        with self._lock:
+            self._ocr.setdefault(prescription_id.lower(), {}).update(reading)
+
+    def ocr_reading(self, prescription_id: str) -> dict[str, Any]:
+        """What `validar` extracts from the PDF: the paper as uploaded, unless a test said otherwise.
+        Textract returns product names in capitals, so by default they come back upper-cased."""
+        with self._lock:
+            item = self._prescriptions[prescription_id.lower()]
+            reading = {key: copy.deepcopy(item[key]) for key in ("pacienteDNI", "medicoCMP", "fechaEmision")}
+            reading["productos"] = [{"id": line["id"], "nombre": str(line["nombre"]).upper(),
+                                     "cantidad": line["cantidad"]} for line in item["productos"]]
+            reading.update(copy.deepcopy(self._ocr.get(prescription_id.lower(), {})))
+            return reading
 
     def _new_id(self, moment: datetime) -> str:
         return f"{int(moment.timestamp()):08x}{0xE0000000 + next(self._counter):016x}"
@@ -108,6 +163,14 @@ class PrescriptionsStore:
         with self._lock:
             return [copy.deepcopy(doctor) for doctor in self._doctors.values()]
 
+    def add_doctor(self, cmp: str, nombre: str, especialidad: str, colegiatura_valida: bool = True) -> dict[str, Any]:
+        """Register a doctor (tests), e.g. namesakes that make a sort by `nombre` non-unique."""
+        with self._lock:
+            doctor = {"_id": self._new_id(datetime.now(UTC)), "cmp": cmp, "nombre": nombre,
+                      "especialidad": especialidad, "colegiaturaValida": colegiatura_valida}
+            self._doctors[cmp] = doctor
+            return copy.deepcopy(doctor)
+
     def update_doctor(self, cmp: str, **fields: Any) -> dict[str, Any]:
         """Change a doctor (tests), e.g. `update_doctor("CMP100001", colegiaturaValida=False)`."""
         with self._lock:
@@ -118,28 +181,40 @@ class PrescriptionsStore:
 class PrescriptionsService(Service):
     """Routes of the prescriptions service.
 
-    Two switches, settable at run time, emulate other deployments:
-    `doctors_filter_ignores_cmp` makes `/api/medicos/filter` ignore `cmp`;
-    `validar_route_only` makes `PUT /api/recetas/estado/{id}` an HTML 404 (only `{id}/validar` exists).
-    `PUT /api/recetas/{id}/validar` exists in both modes.
+    Switches, settable at run time, emulate the deployed generations:
+    `doctors_filter_ignores_cmp` makes `/api/medicos/filter` ignore `cmp` and `sort` and sort by the
+    non-unique `nombre`, ties in any order (as MongoDB pages such a sort: doctors can be skipped);
+    `validar_route_only` makes `PUT /api/recetas/estado/{id}` an HTML 404 (only `{id}/validar` exists);
+    `validar_ocr` makes `validar` re-read the PDF and overwrite patient, doctor, date and products
+    with what it read (`store.set_ocr`), with the newest generation's refusals;
+    `validar_without_s3` makes that `validar` fail as it does with no bucket configured (500).
+    All four on: the newest generation. `POST /upload` and `DELETE /archivo/{id}` exist in all modes.
     """
 
     name = "recetas"
 
     def __init__(self, store: PrescriptionsStore, *, doctors_filter_ignores_cmp: bool = False,
-                 validar_route_only: bool = False, validity_days: int = PRESCRIPTION_VALIDITY_DAYS):
+                 validar_route_only: bool = False, validity_days: int = PRESCRIPTION_VALIDITY_DAYS,
+                 validar_ocr: bool = False, validar_without_s3: bool = False):
         self.store = store
         self.doctors_filter_ignores_cmp = doctors_filter_ignores_cmp
         self.validar_route_only = validar_route_only
+        self.validar_ocr = validar_ocr
+        self.validar_without_s3 = validar_without_s3
         self.validity_days = validity_days
+        # Seconds a state write takes before it lands (and is answered): a caller that gives up earlier
+        # does not stop it, as with the real service under load.
+        self.slow_writes_seconds = 0.0
         super().__init__()
 
     def routes(self) -> list[Route]:
         return [
             Route("GET", "/echo", self.echo),
             Route("GET", "/api/recetas/filter", self.filter),
+            Route("POST", "/api/recetas/upload", self.upload),
             Route("PUT", "/api/recetas/estado/{receta_id}", self.set_state),
             Route("PUT", "/api/recetas/{receta_id}/validar", self.validate),
+            Route("DELETE", "/api/recetas/archivo/{receta_id}", self.delete_file),
             Route("GET", "/api/recetas/{receta_id}", self.detail),
             Route("GET", "/api/medicos/filter", self.doctors),
         ]
@@ -162,8 +237,36 @@ class PrescriptionsService(Service):
 
     def detail(self, request: Request, receta_id: str) -> Response:
         item = self._prescription(receta_id)
-        item["pdfUrl"] = f"{item['archivoPDF']}?X-Amz-Expires=900&X-Amz-Signature={item['_id'][-16:]}"
+        item["pdfUrl"] = (None if self.validar_without_s3 or not item.get("archivoPDF")
+                          else f"{item['archivoPDF']}?X-Amz-Expires=900&X-Amz-Signature={item['_id'][-16:]}")
         return json_response(200, item, EXPRESS_JSON)
+
+    def upload(self, request: Request) -> Response:
+        """POST /api/recetas/upload, multipart: the PDF (any file field) plus optional `pacienteDNI`,
+        `medicoCMP`, `fechaEmision` and `productos` (JSON) fields; stored `pendiente`."""
+        fields, files = _multipart(request)
+        pdf = next(iter(files.values()), None)
+        if pdf is None:
+            return express_error(400, "No se envió ningún archivo PDF")
+        if not pdf.startswith(b"%PDF"):
+            return express_error(400, "El archivo debe ser un PDF")
+        try:
+            productos = json.loads(fields.get("productos") or "[]")
+            fecha = datetime.fromisoformat(fields["fechaEmision"].replace("Z", "+00:00")) \
+                if fields.get("fechaEmision") else None
+        except (ValueError, TypeError):
+            return express_error(400, "Datos de la receta inválidos")
+        if not isinstance(productos, list) or not all(isinstance(line, dict) for line in productos):
+            return express_error(400, "Datos de la receta inválidos")
+        item = self.store.add(paciente_dni=fields.get("pacienteDNI", ""), medico_cmp=fields.get("medicoCMP", ""),
+                              fecha_emision=fecha, productos=productos)
+        return json_response(201, {"mensaje": "Receta subida correctamente", "receta": item}, EXPRESS_JSON)
+
+    def delete_file(self, request: Request, receta_id: str) -> Response:
+        """DELETE /api/recetas/archivo/{id}: deletes the PDF and the whole record."""
+        item = self._prescription(receta_id)
+        self.store.delete(item["_id"])
+        return json_response(200, {"mensaje": "Archivo y receta eliminados correctamente"}, EXPRESS_JSON)
 
     def filter(self, request: Request) -> Response:
         query = request.query
@@ -178,6 +281,7 @@ class PrescriptionsService(Service):
     def set_state(self, request: Request, receta_id: str) -> Response:
         if self.validar_route_only:
             return self.not_found(request)
+        time.sleep(self.slow_writes_seconds)
         body = request.json() if request.body.strip() else {}  # express.json() turns no body into {}
         state = body.get("estadoValidacion") if isinstance(body, dict) else None
         if state not in STATES:
@@ -187,12 +291,46 @@ class PrescriptionsService(Service):
         return json_response(200, {"mensaje": "Estado de la receta actualizado", "receta": updated}, EXPRESS_JSON)
 
     def validate(self, request: Request, receta_id: str) -> Response:
+        time.sleep(self.slow_writes_seconds)
         item = self._prescription(receta_id)
+        if self.validar_ocr or self.validar_without_s3:
+            return self._validate_by_ocr(item)
         problem = self._rule_violation(item)
         if problem:
             return express_error(400, *problem)
         updated = self.store.update(item["_id"], estadoValidacion="validada")
         return json_response(200, {"mensaje": "Receta validada correctamente", "receta": updated}, EXPRESS_JSON)
+
+    def _validate_by_ocr(self, item: dict[str, Any]) -> Response:
+        """The newest `validar`: download the PDF, extract, check, overwrite what was extracted."""
+        if not item.get("archivoPDF"):
+            return express_error(400, "La receta no tiene archivo PDF asociado.")
+        if self.validar_without_s3:
+            return express_error(500, "Error al validar la receta", None, codigo="MissingRequiredParameter",
+                                 detalle_texto="Missing required key 'Bucket' in params")
+        reading = self.store.ocr_reading(item["_id"])
+        if not reading.get("pacienteDNI") or not reading.get("medicoCMP") or not reading.get("fechaEmision") \
+                or not reading.get("productos"):
+            return express_error(400, "PDF incompleto o inválido", reading)
+        bad = [line for line in reading["productos"]
+               if not isinstance(line.get("id"), int) or not isinstance(line.get("cantidad"), int)
+               or line["cantidad"] < 1]
+        if bad:
+            return express_error(400, "Producto inválido en el PDF", bad)
+        doctor = self.store.doctor(reading["medicoCMP"])
+        if doctor is None or not doctor["colegiaturaValida"]:
+            return express_error(400, "CMP no registrado o colegiatura no válida")
+        issued = datetime.fromisoformat(str(reading["fechaEmision"]).replace("Z", "+00:00"))
+        now = datetime.now(UTC)
+        if issued > now:
+            return express_error(400, "La fecha de emisión no puede ser futura")
+        if (now - issued).days > self.validity_days:  # floor(days since emission, in UTC) > N
+            return express_error(400, f"La receta ha expirado (validez {self.validity_days} días)")
+        lines = [{**line, "_id": self.store._new_id(now)} for line in reading["productos"]]
+        updated = self.store.update(item["_id"], pacienteDNI=reading["pacienteDNI"], medicoCMP=reading["medicoCMP"],
+                                    fechaEmision=mongo_iso(issued), productos=lines, estadoValidacion="validada")
+        return json_response(200, {"mensaje": "Receta validada y actualizada correctamente", "receta": updated},
+                             EXPRESS_JSON)
 
     def doctors(self, request: Request) -> Response:
         query = request.query
@@ -206,10 +344,16 @@ class PrescriptionsService(Service):
                  if nombre in doctor["nombre"].lower() and especialidad in doctor["especialidad"].lower()
                  and (valid is None or doctor["colegiaturaValida"] is valid)
                  and (cmp is None or doctor["cmp"] == cmp)]
-        sort = query.get("sort") or "cmp"
-        field = sort.lstrip("-")
-        items.sort(key=lambda doctor: doctor[field if field in DOCTOR_SORT_FIELDS else "cmp"],
-                   reverse=sort.startswith("-"))
+        if self.doctors_filter_ignores_cmp:
+            # The newest deployment sorts by `nombre` whatever is asked; MongoDB returns ties in no
+            # fixed order, so paging through them can skip or repeat doctors.
+            random.shuffle(items)
+            items.sort(key=lambda doctor: doctor["nombre"])
+        else:
+            sort = query.get("sort") or "cmp"
+            field = sort.lstrip("-")
+            items.sort(key=lambda doctor: doctor[field if field in DOCTOR_SORT_FIELDS else "cmp"],
+                       reverse=sort.startswith("-"))
         shown = items[(page - 1) * limit: page * limit]
         return json_response(200, {"page": page, "limit": limit, "total": len(items), "items": shown}, EXPRESS_JSON)
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import copy
 import re
 import threading
+import unicodedata
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from .seed import naive_iso, product_record
@@ -44,6 +45,7 @@ class ProductsStore:
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
+        self.zone: tzinfo = UTC  # the zone of the naive `fecha_*` (NOW() / utcnow() of a TZ-less container)
         self.load([], [])
 
     def load(self, products: list[dict[str, Any]], offers: list[dict[str, Any]]) -> None:
@@ -72,7 +74,7 @@ class ProductsStore:
             if product is None:
                 return None
             product.update({key: fields[key] for key in UPDATABLE_FIELDS if key in fields})
-            product["fecha_actualizacion"] = naive_iso(datetime.now())
+            product["fecha_actualizacion"] = naive_iso(datetime.now(UTC), zone=self.zone)
             return copy.deepcopy(product)
 
     def set_stock(self, product_id: int, stock: int) -> dict[str, Any]:
@@ -84,8 +86,9 @@ class ProductsStore:
 
     def create(self, nombre: str, tipo: str, precio: float, stock: int, requiere_receta: bool) -> dict[str, Any]:
         with self._lock:
-            now = datetime.now()
-            product = product_record(self._next_id, nombre, tipo, float(precio), stock, requiere_receta, now, now)
+            now = datetime.now(UTC)
+            product = product_record(self._next_id, nombre, tipo, float(precio), stock, requiere_receta, now, now,
+                                     self.zone)
             self._products[product["id"]] = product
             self._next_id += 1
             return copy.deepcopy(product)
@@ -102,6 +105,31 @@ class ProductsStore:
         with self._lock:
             offer = self._offers.get(offer_id)
             return copy.deepcopy(offer) if offer else None
+
+    def save_offer(self, offer_id: int | None, fecha_vencimiento: datetime | None,
+                   detalles: list[dict[str, Any]] | None) -> dict[str, Any] | None:
+        """Create (`offer_id` None) or change an offer; None when the offer to change does not exist."""
+        with self._lock:
+            now = naive_iso(datetime.now(UTC), zone=self.zone)
+            if offer_id is None:
+                offer_id = max(self._offers, default=0) + 1
+                self._offers[offer_id] = {"id": offer_id, "fecha_vencimiento": now, "fecha_creacion": now,
+                                          "fecha_actualizacion": now, "detalles": []}
+            offer = self._offers.get(offer_id)
+            if offer is None:
+                return None
+            if fecha_vencimiento is not None:
+                offer["fecha_vencimiento"] = naive_iso(fecha_vencimiento.replace(tzinfo=None))  # offsets are lost
+            if detalles is not None:
+                next_id = 1 + max((d["id"] for o in self._offers.values() for d in o["detalles"]), default=0)
+                offer["detalles"] = [{"producto_id": d["producto_id"], "descuento": d["descuento"], "id": next_id + n}
+                                     for n, d in enumerate(detalles)]
+            offer["fecha_actualizacion"] = now
+            return copy.deepcopy(offer)
+
+    def delete_offer(self, offer_id: int) -> bool:
+        with self._lock:
+            return self._offers.pop(offer_id, None) is not None
 
 
 class ProductsService(Service):
@@ -125,7 +153,10 @@ class ProductsService(Service):
             Route("PUT", "/api/productos/{producto_id}", self.update),
             Route("DELETE", "/api/productos/{producto_id}", self.delete),
             Route("GET", "/api/ofertas/all", self.offers),
+            Route("POST", "/api/ofertas/crear", self.create_offer),
             Route("GET", "/api/ofertas/{oferta_id}", self.offer),
+            Route("PUT", "/api/ofertas/{oferta_id}", self.update_offer),
+            Route("DELETE", "/api/ofertas/{oferta_id}", self.delete_offer),
         ]
 
     def not_found(self, request: Request) -> Response:
@@ -149,8 +180,9 @@ class ProductsService(Service):
         return self._page(request, lambda product: True)
 
     def list_by_name(self, request: Request) -> Response:
-        nombre = _required(request, "nombre").lower()
-        return self._page(request, lambda product: nombre in str(product["nombre"]).lower())
+        # SQL ILIKE under MariaDB's default collation: case- and accent-insensitive ("acido" finds "Ácido").
+        nombre = _folded(_required(request, "nombre"))
+        return self._page(request, lambda product: nombre in _folded(str(product["nombre"])))
 
     def list_by_type(self, request: Request) -> Response:
         tipo = _required(request, "tipo").lower()
@@ -210,6 +242,55 @@ class ProductsService(Service):
         offer = self.store.offer(_path_int("oferta_id", oferta_id))
         return json_response(200, offer) if offer else fastapi_error(404, "Oferta no encontrada")
 
+    def create_offer(self, request: Request) -> Response:
+        """POST /api/ofertas/crear {"fecha_vencimiento", "detalles": [{"producto_id", "descuento"}]} -> 201."""
+        fecha, detalles = self._offer_body(request, partial=False)
+        return json_response(201, self.store.save_offer(None, fecha, detalles))
+
+    def update_offer(self, request: Request, oferta_id: str) -> Response:
+        """PUT /api/ofertas/{id}: any of `fecha_vencimiento`, `detalles` (which replaces the lines)."""
+        offer_id = _path_int("oferta_id", oferta_id)
+        fecha, detalles = self._offer_body(request, partial=True)
+        offer = self.store.save_offer(offer_id, fecha, detalles)
+        return json_response(200, offer) if offer else fastapi_error(404, "Oferta no encontrada")
+
+    def delete_offer(self, request: Request, oferta_id: str) -> Response:
+        if not self.store.delete_offer(_path_int("oferta_id", oferta_id)):
+            return fastapi_error(404, "Oferta no encontrada")
+        return Response(204, content_type="application/json")
+
+    def _offer_body(self, request: Request, *, partial: bool) -> tuple[datetime | None, list[dict] | None]:
+        body = request.json()
+        if not isinstance(body, dict):
+            raise invalid(["body"], "model_attributes_type", "Input should be a valid dictionary", body)
+        fecha = detalles = None
+        if body.get("fecha_vencimiento") is not None or not partial:
+            raw = body.get("fecha_vencimiento")
+            try:
+                fecha = datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
+            except ValueError:
+                raise invalid(["body", "fecha_vencimiento"], "datetime_from_date_parsing",
+                              "Input should be a valid datetime", raw) from None
+        if body.get("detalles") is not None or not partial:
+            raw_lines = body.get("detalles")
+            if not isinstance(raw_lines, list):
+                raise invalid(["body", "detalles"], "list_type", "Input should be a valid list", raw_lines)
+            detalles = []
+            for n, line in enumerate(raw_lines):
+                if not isinstance(line, dict):
+                    raise invalid(["body", "detalles", n], "model_type", "Input should be a valid dictionary", line)
+                pid = line.get("producto_id")
+                if not isinstance(pid, int) or isinstance(pid, bool):
+                    raise invalid(["body", "detalles", n, "producto_id"], "int_parsing", NOT_AN_INTEGER, pid)
+                if self.store.get(pid) is None:
+                    raise Reply(fastapi_error(404, f"Producto {pid} no encontrado"))
+                descuento = _checked_field("precio", line.get("descuento"))
+                if descuento is None or not 0 < descuento <= 100:
+                    raise invalid(["body", "detalles", n, "descuento"], "less_than_equal",
+                                  "Input should be greater than 0 and at most 100", line.get("descuento"))
+                detalles.append({"producto_id": pid, "descuento": descuento})
+        return fecha, detalles
+
     # -- helpers -------------------------------------------------------------------------------
     def _product(self, raw_id: str) -> dict[str, Any]:
         product = self.store.get(_path_int("producto_id", raw_id))
@@ -225,6 +306,11 @@ class ProductsService(Service):
         if not all(_is_valid(product) for product in shown):
             return internal_server_error()
         return json_response(200, {"total": len(matching), "page": page, "pagesize": pagesize, "productos": shown})
+
+
+def _folded(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(char for char in decomposed if not unicodedata.combining(char))
 
 
 def _shown(product: dict[str, Any]) -> Response:

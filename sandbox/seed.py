@@ -9,10 +9,12 @@ from __future__ import annotations
 import random
 import unicodedata
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo
 
 SEED = 20251021
+LIMA = ZoneInfo("America/Lima")
 PRESCRIPTION_VALIDITY_DAYS = 30
 UNKNOWN_PRODUCT_ID = 9999
 
@@ -146,8 +148,12 @@ class SeedData:
     prescriptions: list[dict[str, Any]]
 
 
-def naive_iso(moment: datetime, micro: bool = False) -> str:
-    """Naive ISO datetime, as FastAPI (seconds) and Spring (microseconds) print local times."""
+def naive_iso(moment: datetime, micro: bool = False, zone: tzinfo = UTC) -> str:
+    """Naive ISO datetime, as FastAPI (seconds) and Spring (microseconds) print local times: an aware
+    moment is written in `zone`, the zone the service runs in (the real ones: UTC, no TZ set);
+    a naive one is taken as already in it."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(zone)
     return moment.replace(tzinfo=None).isoformat(timespec="microseconds" if micro else "seconds")
 
 
@@ -161,41 +167,45 @@ def object_id(moment: datetime, rng: random.Random) -> str:
     return f"{int(moment.timestamp()):08x}{rng.getrandbits(64):016x}"
 
 
-def build(now: datetime | None = None) -> SeedData:
-    now = now or datetime.now()
-    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+def build(now: datetime | None = None, zone: tzinfo = UTC) -> SeedData:
+    """The seed as of `now`; business happens on Lima's calendar and hours, and naive times are
+    written in `zone` (the zone the emulated services run in)."""
+    now = now or datetime.now(UTC)
+    now = now.astimezone(LIMA) if now.tzinfo else now.replace(tzinfo=LIMA)
+    today = now.replace(hour=0, minute=0, second=0, microsecond=0)  # midnight in Lima
     today_utc = datetime(today.year, today.month, today.day, tzinfo=UTC)
     rng = random.Random(SEED)
-    products = _products(today, rng)
+    products = _products(today, rng, zone)
     doctors = _doctors(today_utc, rng)
     users = _users()
     return SeedData(
         users=users,
-        purchases=_purchases(users, products, today, rng),
+        purchases=_purchases(users, products, today, rng, zone),
         products=products,
-        offers=_offers(today, rng),
+        offers=_offers(today, rng, zone),
         doctors=doctors,
         prescriptions=_prescriptions(products, doctors, today_utc, rng),
     )
 
 
 def product_record(product_id: int, nombre: str, tipo: str, precio: float, stock: int,
-                   requiere_receta: bool, created: datetime, updated: datetime) -> dict[str, Any]:
+                   requiere_receta: bool, created: datetime, updated: datetime,
+                   zone: tzinfo = UTC) -> dict[str, Any]:
     return {"nombre": nombre, "tipo": tipo, "precio": precio, "stock": stock,
             "requiere_receta": requiere_receta, "id": product_id,
-            "fecha_creacion": naive_iso(created), "fecha_actualizacion": naive_iso(updated)}
+            "fecha_creacion": naive_iso(created, zone=zone), "fecha_actualizacion": naive_iso(updated, zone=zone)}
 
 
-def _products(today: datetime, rng: random.Random) -> list[dict[str, Any]]:
+def _products(today: datetime, rng: random.Random, zone: tzinfo) -> list[dict[str, Any]]:
     products = []
     for index, (nombre, tipo, precio, stock, requiere_receta) in enumerate(CATALOGUE, start=1):
         created = today - timedelta(days=240 - index, seconds=rng.randrange(8 * 3600, 20 * 3600))
         updated = min(today, created + timedelta(days=rng.randrange(0, 120), seconds=rng.randrange(3600)))
-        products.append(product_record(index, nombre, tipo, precio, stock, requiere_receta, created, updated))
+        products.append(product_record(index, nombre, tipo, precio, stock, requiere_receta, created, updated, zone))
     return products
 
 
-def _offers(today: datetime, rng: random.Random) -> list[dict[str, Any]]:
+def _offers(today: datetime, rng: random.Random, zone: tzinfo) -> list[dict[str, Any]]:
     offers, detail_id = [], 0
     for offer_id, (details, expires_in_days) in enumerate(OFFERS, start=1):
         created = today - timedelta(days=60 - offer_id * 5, seconds=rng.randrange(9 * 3600, 18 * 3600))
@@ -205,9 +215,11 @@ def _offers(today: datetime, rng: random.Random) -> list[dict[str, Any]]:
             lines.append({"producto_id": producto_id, "descuento": descuento, "id": detail_id})
         offers.append({
             "id": offer_id,
-            "fecha_vencimiento": naive_iso(today + timedelta(days=expires_in_days, hours=23, minutes=59, seconds=59)),
-            "fecha_creacion": naive_iso(created),
-            "fecha_actualizacion": naive_iso(created + timedelta(hours=2)),
+            # the end of a day in Lima, written in the service's zone
+            "fecha_vencimiento": naive_iso(today + timedelta(days=expires_in_days, hours=23, minutes=59, seconds=59),
+                                           zone=zone),
+            "fecha_creacion": naive_iso(created, zone=zone),
+            "fecha_actualizacion": naive_iso(created + timedelta(hours=2), zone=zone),
             "detalles": lines,
         })
     return offers
@@ -242,7 +254,7 @@ def _users() -> list[dict[str, Any]]:
 
 
 def _purchases(users: list[dict[str, Any]], products: list[dict[str, Any]], today: datetime,
-               rng: random.Random) -> list[dict[str, Any]]:
+               rng: random.Random, zone: tzinfo) -> list[dict[str, Any]]:
     customers = [user for user in users if user["role"] == "CLIENTE"]
     ana = customers[0]
     product_ids = [product["id"] for product in products]
@@ -262,7 +274,8 @@ def _purchases(users: list[dict[str, Any]], products: list[dict[str, Any]], toda
         purchases.append({"fechaCompra": moment, "usuarioId": usuario_id,
                           "productos": [pid for pid, _ in items], "cantidades": [qty for _, qty in items]})
     purchases.sort(key=lambda purchase: purchase["fechaCompra"])
-    return [{"id": number, **purchase, "fechaCompra": naive_iso(purchase["fechaCompra"], micro=True)}
+    # Bought during Lima's opening hours (08:00-21:00), written in the service's zone.
+    return [{"id": number, **purchase, "fechaCompra": naive_iso(purchase["fechaCompra"], micro=True, zone=zone)}
             for number, purchase in enumerate(purchases, start=1)]
 
 
@@ -282,7 +295,7 @@ def _prescriptions(products: list[dict[str, Any]], doctors: list[dict[str, Any]]
 
     # (dni, cmp, days before today it was issued (negative: future), state, lines)
     plan = [
-        (ANA_DNI, "CMP100001", 5, "validada", lines([(40, 2), (55, 1)])),
+        (ANA_DNI, "CMP100001", 5, "validada", lines([(40, 3), (55, 1)])),  # one unit of 40 already bought
         (ANA_DNI, valid_cmps[4], 12, "validada", lines([(42, 1), (12, 1)])),
         (ANA_DNI, valid_cmps[9], 20, "validada", lines([(5, 1)])),
         (ANA_DNI, valid_cmps[2], 2, "pendiente", lines([(41, 1)], scanned=True)),

@@ -9,7 +9,7 @@ import os
 import secrets
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 import jwt
@@ -48,6 +48,10 @@ class UsersStore:
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
+        # The zone `fechaCompra` is written in (`LocalDateTime.now()`; the real container has no TZ: UTC).
+        self.zone: tzinfo = UTC
+        # The real service matches e-mails exactly (PostgreSQL); True emulates a case-insensitive lookup.
+        self.email_ignores_case = False
         self.load([], [])
 
     def load(self, users: list[dict[str, Any]], purchases: list[dict[str, Any]]) -> None:
@@ -81,7 +85,10 @@ class UsersStore:
         """Look up by email when given (email wins), else by DNI."""
         with self._lock:
             if email:
-                return next((_public(u) for u in self._users.values() if u["email"].lower() == email.lower()), None)
+                if self.email_ignores_case:
+                    return next((_public(u) for u in self._users.values()
+                                 if u["email"].lower() == email.lower()), None)
+                return next((_public(u) for u in self._users.values() if u["email"] == email), None)
             return self.get(dni) if dni else None
 
     def check_password(self, dni: str, password: str) -> bool:
@@ -128,7 +135,7 @@ class UsersStore:
                      fecha: datetime | None = None) -> dict[str, Any]:
         with self._lock:
             purchase = {"id": self._next_purchase_id,
-                        "fechaCompra": naive_iso(fecha or datetime.now(), micro=True),
+                        "fechaCompra": naive_iso(fecha or datetime.now(UTC), micro=True, zone=self.zone),
                         "usuarioId": usuario_id, "productos": list(productos), "cantidades": list(cantidades)}
             self._next_purchase_id += 1
             self._purchases.append(purchase)

@@ -15,6 +15,7 @@ from django.core.cache import cache
 
 from dashboard.clients.base import reset_sessions
 from dashboard.clients.breakers import reset_breakers
+from dashboard.clients.prescriptions import reset_generations
 
 USERS = "http://usuarios.test"
 PRODUCTS = "http://productos.test"
@@ -51,6 +52,7 @@ def _isolation(request, settings, tmp_path):
     cache.clear()
     reset_breakers()
     settings.PURCHASE_JOURNAL = str(tmp_path / "var" / "diario-compras.jsonl")
+    reset_generations()
     if request.node.get_closest_marker("integration") or request.node.get_closest_marker("browser"):
         yield None
         return
@@ -81,14 +83,14 @@ def sandbox_server():
 @pytest.fixture
 def sandbox(sandbox_server, settings):
     """The sandbox, reset to its seed and default modes, with the orchestrator pointed at it."""
-    sandbox_server.doctors_filter_ignores_cmp = False
-    sandbox_server.validar_route_only = False
+    sandbox_server.default_modes()
     sandbox_server.reset()
     settings.URL_USUARIOS_COMPRAS = sandbox_server.urls["usuarios"]
     settings.URL_PRODUCTOS_OFERTAS = sandbox_server.urls["productos"]
     settings.URL_RECETAS_MEDICOS = sandbox_server.urls["recetas"]
     reset_sessions()
     yield sandbox_server
+    sandbox_server.default_modes()
     sandbox_server.reset()
 
 

@@ -39,7 +39,10 @@ ERRORS_COMMON = {
     "502": _error("Un servicio respondió 5xx o algo fuera de su contrato"),
     "503": _error("Un servicio no está disponible o su circuito está abierto (con Retry-After)",
                   **{"Retry-After": "RetryAfterOptional"}),
-    "504": _error("Un servicio no respondió a tiempo"),
+    "504": _error("Un servicio no respondió a tiempo; en una escritura de resultado desconocido, "
+                  "code resultado_incierto (puede haberse aplicado)"),
+    "501": _error("El servicio desplegado no tiene la ruta para lo pedido (operacion_no_soportada; "
+                  "details.servicio y details.ruta la nombran); no se escribió nada"),
 }
 
 
@@ -137,7 +140,7 @@ def schema() -> dict[str, Any]:
                 "summary": "Validar y cambiar el estado de una receta (ADMIN)",
                 "operationId": "prescription_set_state", "security": bearer, "parameters": [receta_id],
                 "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("StateChange")}}},
-                "responses": _with("400", "401", "403", "413", "429", "502", "503", "504", **{
+                "responses": _with("400", "401", "403", "413", "429", "501", "502", "503", "504", **{
                     "200": _json(_ref("StateChangeResult"), "Estado actualizado"),
                     "404": _error("Receta no encontrada"),
                 }),
@@ -147,7 +150,7 @@ def schema() -> dict[str, Any]:
                 "operationId": "prescription_validate", "security": bearer, "parameters": [receta_id],
                 "requestBody": {"required": False,
                                 "content": {"application/json": {"schema": _ref("ValidationBody")}}},
-                "responses": _with("400", "401", "403", "413", "429", "502", "503", "504", **{
+                "responses": _with("400", "401", "403", "413", "429", "501", "502", "503", "504", **{
                     "200": _json(_ref("StateChangeResult"), "Receta validada"),
                     "404": _error("Receta no encontrada"),
                 }),
@@ -290,6 +293,11 @@ def schema() -> dict[str, Any]:
                     "properties": {
                         "mensaje": {"type": "string"}, "receta": {"type": "object"},
                         "validaciones": {"type": "object"}, "motivo": {"type": "string"},
+                        "cambios": {"type": "object", "description": (
+                            "Lo que el servicio guardó distinto de lo revisado (p. ej. releyó el PDF): "
+                            "{campo: {antes, despues}}"),
+                                    "additionalProperties": {"type": "object", "required": ["antes", "despues"]}},
+                        "advertencias": {"type": "array", "items": {"type": "string"}},
                     },
                 },
             },

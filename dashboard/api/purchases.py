@@ -8,6 +8,7 @@ from django.views.decorators.http import require_GET, require_POST
 from dashboard.api.json import json_body, json_response
 from dashboard.auth import api_caller
 from dashboard.services import purchases as service
+from dashboard.services.buyers import remember_buyer_id
 from dashboard.services.purchase_saga.idempotency import Ticket, fingerprint, idempotency_key, new_key, run_idempotent
 
 
@@ -41,6 +42,7 @@ def purchase_register(request: HttpRequest) -> JsonResponse:
 def purchase_list_mine(request: HttpRequest) -> JsonResponse:
     caller, upstreams = api_caller(request)
     listing = service.purchases_list(upstreams=upstreams, caller=caller, scope="me")
+    remember_buyer_id(caller.dni, listing.compras)  # for "dispensado X de Y" on the ADMIN's review page
     return json_response(service.listing_to_wire(listing))
 
 

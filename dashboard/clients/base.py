@@ -9,6 +9,7 @@ upstream's status and message (any of its three error dialects, or HTML).
 """
 from __future__ import annotations
 
+import functools
 import html
 import logging
 import random
@@ -18,6 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 import requests
 import urllib3
@@ -44,6 +46,8 @@ T = TypeVar("T")
 PRODUCT_ID_MAX = 10**18 - 1
 _PRODUCT_ID = re.compile(r"^[1-9][0-9]{0,17}$")
 _OBJECT_ID = re.compile(r"^[0-9a-fA-F]{24}$")
+# How much of an upstream's 5xx text is passed on in `details.detalle`.
+DETALLE_MAX_CHARS = 300
 
 _sessions: dict[str, requests.Session] = {}
 _sessions_lock = threading.Lock()
@@ -63,6 +67,11 @@ def prescription_id(value: Any) -> str:
     if isinstance(value, str) and _OBJECT_ID.fullmatch(value):
         return value
     raise BadRequest("El ID de receta debe ser un ObjectId de 24 caracteres hexadecimales", code="id_invalido")
+
+
+@functools.cache
+def upstream_zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
 
 
 def session_for(service: str) -> requests.Session:
@@ -126,9 +135,16 @@ class BaseClient:
 
     service: str = ""
     url_setting: str = ""
+    timezone_setting: str = ""  # the setting naming the zone of its naive times, when it prints any
+
 
     def __init__(self, *, token: str | None = None) -> None:
         self.token = token
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The zone the service's naive times are in: converted once, here, when they are parsed."""
+        return upstream_zone(getattr(settings, self.timezone_setting, "UTC"))
 
     @property
     def base_url(self) -> str:
@@ -269,7 +285,10 @@ class BaseClient:
             except ValueError:
                 body = None
         if status >= 500:
-            raise UpstreamFailed(self.service, details={"upstream_status": status})
+            # The upstream's own words, trimmed (an SDK message, a stack trace's first line), when it sent any.
+            detalle = upstream_message(body, response.text)[:DETALLE_MAX_CHARS] if response.content else None
+            raise UpstreamFailed(self.service, details={"upstream_status": status,
+                                                        **({"detalle": detalle} if detalle else {})})
         if status >= 400:
             error = UpstreamRejected(self.service, status, upstream_message(body, response.text),
                                      body if is_json else None)

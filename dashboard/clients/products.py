@@ -1,20 +1,23 @@
 """Client of the products and offers service (FastAPI; no auth)."""
 from __future__ import annotations
 
+import datetime as dt
+
 from dashboard.clients.base import BaseClient, product_id
 from dashboard.errors import SERVICE_PRODUCTS
 from dashboard.types import Offer, Product, ProductPage, WireError
 
 
-def _offers(body: object) -> list[Offer]:
+def _offers(body: object, zone: dt.tzinfo) -> list[Offer]:
     if not isinstance(body, list):
         raise WireError("expected a list of offers")
-    return [Offer.from_wire(o) for o in body]
+    return [Offer.from_wire(o, zone) for o in body]
 
 
 class ProductsClient(BaseClient):
     service = SERVICE_PRODUCTS
     url_setting = "URL_PRODUCTOS_OFERTAS"
+    timezone_setting = "UPSTREAM_TIMEZONE_PRODUCTOS"  # its naive `fecha_*` are in this zone
 
     def product_get(self, pid: int | str) -> Product:
         """GET /api/productos/{id}; 404 {"detail": "Producto no encontrado"}."""
@@ -49,4 +52,4 @@ class ProductsClient(BaseClient):
 
     def offers_all(self) -> list[Offer]:
         """GET /api/ofertas/all: plain array, expired offers included."""
-        return self.call("GET", "/api/ofertas/all", parse=_offers)
+        return self.call("GET", "/api/ofertas/all", parse=lambda data: _offers(data, self.zone))

@@ -1,6 +1,7 @@
 """Client of the users, auth and purchases service (Spring Boot; checks the JWT)."""
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 
 from dashboard.clients.base import BaseClient
@@ -20,15 +21,16 @@ def _users(body: object) -> list[User]:
     return [User.from_wire(u) for u in body]
 
 
-def _purchases(body: object) -> list[Purchase]:
+def _purchases(body: object, zone: dt.tzinfo) -> list[Purchase]:
     if not isinstance(body, list):
         raise WireError("expected a list of purchases")
-    return [Purchase.from_wire(p) for p in body]
+    return [Purchase.from_wire(p, zone) for p in body]
 
 
 class UsersClient(BaseClient):
     service = SERVICE_USERS
     url_setting = "URL_USUARIOS_COMPRAS"
+    timezone_setting = "UPSTREAM_TIMEZONE_USUARIOS"  # its naive `fechaCompra` is in this zone
 
     def login(self, *, password: str, email: str | None = None, dni: str | None = None) -> str:
         """POST /api/auth/login -> the JWT. The upstream prefers email when both are given."""
@@ -49,12 +51,13 @@ class UsersClient(BaseClient):
             # The upstream answers a bare 500 to this; services validate first, so this is a bug.
             raise ValueError("a purchase needs parallel, non-empty lists")
         body = {"productos": list(productos), "cantidades": list(cantidades)}
-        return self.call("POST", "/api/compras", json=body, auth=True, parse=Purchase.from_wire)
+        return self.call("POST", "/api/compras", json=body, auth=True,
+                         parse=lambda data: Purchase.from_wire(data, self.zone))
 
     def purchases_mine(self) -> list[Purchase]:
         """GET /api/compras/me (any role): plain array, no order guarantee."""
-        return self.call("GET", "/api/compras/me", auth=True, parse=_purchases)
+        return self.call("GET", "/api/compras/me", auth=True, parse=lambda data: _purchases(data, self.zone))
 
     def purchases_all(self) -> list[Purchase]:
         """GET /api/compras/all (ADMIN): plain array, no order guarantee, no pagination."""
-        return self.call("GET", "/api/compras/all", auth=True, parse=_purchases)
+        return self.call("GET", "/api/compras/all", auth=True, parse=lambda data: _purchases(data, self.zone))

@@ -8,25 +8,30 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.core.cache import cache
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from dashboard.clients import Upstreams, prescription_id, product_id
-from dashboard.concurrency import gather
+from dashboard.concurrency import gather, map_concurrently
 from dashboard.errors import (
+    SERVICE_PRESCRIPTIONS,
     BadRequest,
     NotFound,
     OrchestratorError,
     PermissionDenied,
     PrescriptionInvalid,
+    PrescriptionRefused,
     UpstreamError,
+    UpstreamFailed,
     UpstreamRejected,
 )
 from dashboard.text import names_match
@@ -38,10 +43,14 @@ STATES = (VALIDADA, RECHAZADA, PENDIENTE)
 STATE_KEYS = ("estadovalidacion", "estadoValidacion", "estado")
 MOTIVO_MAX_CHARS = 500
 
-# The doctors filter may ignore `cmp` (some deployments do), so finding one doctor can mean paging
-# through the whole registry; bounded so a huge registry cannot hold a request forever.
+# The doctors filter may ignore `cmp` (the newest deployment does), so finding one doctor can mean
+# reading the whole registry: bounded (50 pages of 100) so a huge registry cannot hold a request forever.
 DOCTOR_PAGE_LIMIT = 100
-DOCTOR_MAX_PAGES = 20
+DOCTOR_MAX_PAGES = 50
+REGISTRY_MAX_PASSES = 2
+DOCTOR_MAX_SPECIALTIES = 50
+# A CMP missing from a registry read this recently (s) is not registered; older, the registry is read again.
+REGISTRY_TRUST_SECONDS = 5
 
 # Prescriptions are issued and expire by calendar day in Peru.
 LIMA = ZoneInfo("America/Lima")
@@ -133,17 +142,86 @@ def _product_or_none(upstreams: Upstreams, pid: int) -> Product | None:
 
 
 def _doctor_find(upstreams: Upstreams, cmp: str) -> Doctor | None:
-    """The doctor whose `cmp` is exactly `cmp`, checked here because the filter may ignore it."""
+    """The doctor whose `cmp` is exactly `cmp`; None only when the service says no such doctor exists.
+
+    One call with `cmp=` answers it where the filter is honoured (every item then has that CMP, or
+    there is none). Where the filter is ignored (the newest generation, which also sorts by the
+    non-unique `nombre`, so paging can skip doctors), the whole registry is read and kept for
+    DOCTORS_CACHE_SECONDS (see `doctors_registry`); a CMP missing from a registry older than
+    REGISTRY_TRUST_SECONDS is looked for in a fresh read before being called unregistered.
+    """
     if not cmp:
         return None
-    for page in range(1, DOCTOR_MAX_PAGES + 1):
-        result = upstreams.prescriptions.doctors_filter(cmp=cmp, page=page, limit=DOCTOR_PAGE_LIMIT)
-        for doctor in result.items:
-            if doctor.cmp == cmp:
-                return doctor
-        if not result.items or page * max(result.limit, len(result.items)) >= result.total:
-            return None
+    first = upstreams.prescriptions.doctors_filter(cmp=cmp, page=1, limit=DOCTOR_PAGE_LIMIT)
+    found = next((doctor for doctor in first.items if doctor.cmp == cmp), None)
+    if found is not None or all(doctor.cmp == cmp for doctor in first.items):
+        return found
+    registry = doctors_registry(upstreams)
+    if cmp not in registry.doctors and time.time() - registry.read_at > REGISTRY_TRUST_SECONDS:
+        registry = doctors_registry(upstreams, fresh=True)
+    if cmp in registry.doctors:
+        return registry.doctors[cmp]
+    if not registry.complete:
+        # Unknown is not "not registered": the registry could not be read whole.
+        raise UpstreamFailed(SERVICE_PRESCRIPTIONS, _("No se pudo leer el registro completo de médicos para "
+                                                      "verificar el CMP %(cmp)s") % {"cmp": cmp},
+                             details={"motivo": "registro_de_medicos_incompleto"})
     return None
+
+
+@dataclass(frozen=True)
+class DoctorRegistry:
+    doctors: dict[str, Doctor]
+    complete: bool  # every doctor the service counts was read
+    read_at: float  # time.time()
+
+
+def doctors_registry(upstreams: Upstreams, *, fresh: bool = False) -> DoctorRegistry:
+    """The whole doctors registry, by CMP, read at most every DOCTORS_CACHE_SECONDS.
+
+    Pages of 100 asked with `sort=cmp` (unique) are read concurrently. A service that sorts by a
+    non-unique key anyway can skip or repeat doctors between pages, so the union is checked against
+    `total`; when it does not add up after REGISTRY_MAX_PASSES reads, the registry is read again by
+    specialty (`especialidad=`, one query per specialty seen), parts small enough to fit one page,
+    where there is no paging to skip anything. Bounded: more than DOCTOR_MAX_PAGES pages (x100
+    doctors) or DOCTOR_MAX_SPECIALTIES specialties is refused as "could not check".
+    """
+    key = f"medicos:registro:{upstreams.prescriptions.base_url}"
+    cached = None if fresh else cache.get(key)
+    if cached is not None:
+        return cached
+    doctors: dict[str, Doctor] = {}
+    total = 0
+    for _pass in range(REGISTRY_MAX_PASSES):
+        total, found = _read_doctors(upstreams)
+        doctors.update(found)
+        if len(doctors) >= total:
+            break
+    if len(doctors) < total:
+        specialties = sorted({doctor.especialidad for doctor in doctors.values() if doctor.especialidad})
+        if len(specialties) <= DOCTOR_MAX_SPECIALTIES:
+            for _total, found in map_concurrently(lambda name: _read_doctors(upstreams, especialidad=name),
+                                                  specialties):
+                doctors.update(found)
+    registry = DoctorRegistry(doctors=doctors, complete=len(doctors) >= total, read_at=time.time())
+    if settings.DOCTORS_CACHE_SECONDS > 0:
+        cache.set(key, registry, settings.DOCTORS_CACHE_SECONDS)
+    return registry
+
+
+def _read_doctors(upstreams: Upstreams, *, especialidad: str | None = None) -> tuple[int, dict[str, Doctor]]:
+    """Every page of the doctors filter: (the service's `total`, the doctors read by CMP)."""
+    first = upstreams.prescriptions.doctors_filter(page=1, limit=DOCTOR_PAGE_LIMIT, sort="cmp",
+                                                   especialidad=especialidad)
+    size = max(first.limit, len(first.items), 1)
+    pages = -(-first.total // size)
+    if pages > DOCTOR_MAX_PAGES:
+        raise UpstreamFailed(SERVICE_PRESCRIPTIONS, _("El registro de médicos es demasiado grande para "
+                                                      "revisarlo completo (%(total)d)") % {"total": first.total},
+                             details={"motivo": "registro_de_medicos_demasiado_grande"})
+    rest = map_concurrently(lambda n: upstreams.prescriptions.doctors_filter(
+        page=n, limit=size, sort="cmp", especialidad=especialidad), range(2, pages + 1))
+    return first.total, {doctor.cmp: doctor for result in (first, *rest) for doctor in result.items}
 
 
 def _patient_find(upstreams: Upstreams, caller: User, dni: str) -> User | None:
@@ -269,6 +347,12 @@ def prescription_review(*, upstreams: Upstreams, caller: User, receta_id: str,
     receta = upstreams.prescriptions.prescription_get(rid)
     if not caller.is_admin and receta.paciente_dni != caller.dni:
         raise NotFound(_("Receta no encontrada"), code="receta_no_encontrada")
+    return review_of(upstreams=upstreams, caller=caller, receta=receta, tolerate_outages=tolerate_outages)
+
+
+def review_of(*, upstreams: Upstreams, caller: User, receta: Prescription,
+              tolerate_outages: bool = False) -> PrescriptionReview:
+    """Every check of a prescription already read (see `prescription_review`)."""
     product_ids = list(dict.fromkeys(
         pid for pid in (_line_product_id(line.producto_id) for line in receta.productos) if pid is not None))
     calls: list[Callable[[], Any]] = [
@@ -310,7 +394,10 @@ def prescription_set_state(*, upstreams: Upstreams, caller: User, receta_id: str
     """Set a prescription's state (ADMIN); `VALIDADA` only when every check passes.
 
     Returns the API's 200 body. A failed check raises `PrescriptionInvalid` (400) with all the
-    results in `details.validaciones`, and nothing is written upstream.
+    results in `details.validaciones`, and nothing is written upstream. The answer never contradicts
+    the write: once the service has answered 2xx, a failing follow-up read only adds `advertencias`;
+    a write that timed out is `OutcomeUncertain` (504 resultado_incierto). Where the deployed
+    generation has no route for the state, `OperationNotSupported` (501) and nothing is written.
     """
     rid = prescription_id(receta_id)
     if not caller.is_admin:
@@ -321,18 +408,93 @@ def prescription_set_state(*, upstreams: Upstreams, caller: User, receta_id: str
         review = prescription_review(upstreams=upstreams, caller=caller, receta_id=rid)
         if not review.ok:
             raise PrescriptionInvalid(details={"validaciones": review.validaciones()})
-        updated = upstreams.prescriptions.prescription_set_state(rid, estado.lower())
-        return {
-            "mensaje": _("Receta validada y actualizada exitosamente"),
-            "receta": updated.raw,
-            "validaciones": {"productos_validados": len(review.productos.data["items"]), "medico_valido": True,
-                             "paciente_valido": True, "vigente": True},
-        }
-    upstreams.prescriptions.prescription_get(rid)  # an unknown id is a 404, never a blind write
-    updated = upstreams.prescriptions.prescription_set_state(rid, estado.lower())
-    body = {"mensaje": _("Receta actualizada a %(estado)s") % {"estado": estado}, "receta": updated.raw}
+        try:
+            stored = upstreams.prescriptions.prescription_set_state(rid, "validada")
+        except UpstreamRejected as exc:
+            if exc.status == 400:
+                raise _refused(exc) from exc
+            raise
+        return _validated_answer(upstreams, caller, review, stored)
+    receta = upstreams.prescriptions.prescription_get(rid)  # an unknown id is a 404, never a blind write
+    stored = upstreams.prescriptions.prescription_set_state(rid, estado.lower())
+    advertencias: list[str] = []
+    if stored is None:
+        stored, advertencias = _reread(upstreams, rid)
+    body = {"mensaje": _("Receta actualizada a %(estado)s") % {"estado": estado},
+            "receta": stored.raw if stored else {**receta.raw, "estadoValidacion": estado.lower()}}
     if estado == RECHAZADA and motivo:
         body["motivo"] = motivo
+    if advertencias:
+        body["advertencias"] = advertencias
+    return body
+
+
+def _refused(exc: UpstreamRejected) -> PrescriptionRefused:
+    upstream = exc.upstream_body if isinstance(exc.upstream_body, dict) else {}
+    motivo = upstream.get("error") if isinstance(upstream.get("error"), str) else exc.upstream_message
+    details: dict[str, Any] = {"servicio": exc.service, "motivo": motivo}
+    if upstream.get("detalle") is not None:
+        details["detalle"] = upstream["detalle"]
+    return PrescriptionRefused(_("El servicio de recetas rechazó la validación: %(motivo)s") % {"motivo": motivo},
+                               details=details)
+
+
+def _reread(upstreams: Upstreams, rid: str) -> tuple[Prescription | None, list[str]]:
+    """The prescription as stored after a write that succeeded; a failing read is only a warning."""
+    try:
+        return upstreams.prescriptions.prescription_get(rid), []
+    except UpstreamError as exc:
+        return None, [_("El cambio se guardó, pero no se pudo releer la receta: %(motivo)s") % {"motivo": exc.message}]
+
+
+# Fields the newest generation's `validar` overwrites with what its OCR read from the PDF.
+OCR_FIELDS = ("pacienteDNI", "medicoCMP", "fechaEmision", "productos")
+
+
+def prescription_changes(before: Prescription, after: Prescription) -> dict[str, dict[str, Any]]:
+    """What the service stored differently from what was reviewed: {campo: {"antes", "despues"}}."""
+    def lines(receta: Prescription) -> list[dict[str, Any]]:
+        return [{"id": line.producto_id, "nombre": line.nombre, "cantidad": line.cantidad}
+                for line in receta.productos]
+
+    pairs = {
+        "pacienteDNI": (before.paciente_dni, after.paciente_dni),
+        "medicoCMP": (before.medico_cmp, after.medico_cmp),
+        "fechaEmision": (before.fecha_emision, after.fecha_emision),
+        "productos": (lines(before), lines(after)),
+    }
+    return {name: {"antes": before.raw.get(name, old) if name != "productos" else old,
+                   "despues": after.raw.get(name, new) if name != "productos" else new}
+            for name, (old, new) in pairs.items() if old != new}
+
+
+def _validated_answer(upstreams: Upstreams, caller: User, review: PrescriptionReview,
+                      stored: Prescription | None) -> dict:
+    advertencias: list[str] = []
+    if stored is None:
+        stored, advertencias = _reread(upstreams, review.receta.id)
+    validaciones: dict[str, Any] = {"productos_validados": len(review.productos.data["items"]),
+                                    "medico_valido": True, "paciente_valido": True, "vigente": True}
+    body: dict[str, Any] = {"mensaje": _("Receta validada y actualizada exitosamente"),
+                            "receta": stored.raw if stored else {**review.receta.raw, "estadoValidacion": "validada"},
+                            "validaciones": validaciones}
+    cambios = prescription_changes(review.receta, stored) if stored else {}
+    if cambios:
+        # The service re-read the PDF and stored something else: check what is stored now.
+        body["cambios"] = cambios
+        again = review_of(upstreams=upstreams, caller=caller, receta=stored, tolerate_outages=True)
+        items = again.productos.data["items"]
+        body["validaciones"] = {"productos_validados": sum(1 for item in items if item["coincide"]),
+                                "medico_valido": again.medico.ok, "paciente_valido": again.paciente.ok,
+                                "vigente": again.vigencia.ok, "detalle": again.validaciones()}
+        failed = [check["mensaje"] for check in again.validaciones().values() if not check["ok"]]
+        if failed:
+            advertencias.append(_("El servicio de recetas guardó datos distintos de los revisados y ya no "
+                                  "superan la validación: %(fallos)s") % {"fallos": "; ".join(failed)})
+    elif stored is None:
+        advertencias.append(_("No se pudo comprobar si el servicio guardó datos distintos de los revisados"))
+    if advertencias:
+        body["advertencias"] = advertencias
     return body
 
 

@@ -14,7 +14,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from dashboard.clients import Upstreams
+from dashboard.concurrency import map_concurrently
 from dashboard.money import ZERO, money
+from dashboard.services.buyers import remember_buyer_id
 from dashboard.services.purchases import (
     UPSTREAM_TZ,
     EnrichedPurchase,
@@ -22,6 +24,7 @@ from dashboard.services.purchases import (
     PurchaseListing,
     purchases_list,
 )
+from dashboard.text import name_key
 from dashboard.types import Product, User
 
 PAGE_SIZE = 25
@@ -29,6 +32,7 @@ TOP_PRODUCTS = 5
 LOW_STOCK_MINIMUM = 10
 # The products service has no upper bound on pagesize; a name search matching more is not a filter.
 NAME_SEARCH_LIMIT = 500
+CATALOGUE_MAX_PAGES = 20
 
 Order = Literal["-fecha", "fecha", "-total", "total"]
 
@@ -62,12 +66,26 @@ def purchase_scope(caller: User) -> Literal["me", "all"]:
 
 
 def products_matching(*, upstreams: Upstreams, text: str) -> frozenset[int]:
-    """Product ids for "a product name or id": digits are an id, anything else a name search."""
+    """Product ids for "a product name or id": digits are an id, anything else a name search.
+
+    The name search ignores case, accents and repeated spaces ("acido" finds "Ácido Fólico"), as the
+    web front-end's does, whatever the products service's collation: the catalogue is read in pages
+    of NAME_SEARCH_LIMIT (concurrently, at most CATALOGUE_MAX_PAGES) and matched here with
+    `dashboard.text.name_key`. A larger catalogue falls back to the service's own name search.
+    """
     text = text.strip()
     if text.isascii() and text.isdigit():
         return frozenset({int(text)})
-    found = upstreams.products.products_by_name(text, pagesize=NAME_SEARCH_LIMIT)
-    return frozenset(product.id for product in found.productos)
+    wanted = name_key(text)
+    first = upstreams.products.products_paged(page=1, pagesize=NAME_SEARCH_LIMIT)
+    pages = -(-first.total // max(first.pagesize, 1))
+    if pages > CATALOGUE_MAX_PAGES:
+        found = upstreams.products.products_by_name(text, pagesize=NAME_SEARCH_LIMIT)
+        return frozenset(product.id for product in found.productos)
+    rest = map_concurrently(lambda n: upstreams.products.products_paged(page=n, pagesize=NAME_SEARCH_LIMIT),
+                            range(2, pages + 1))
+    return frozenset(product.id for result in (first, *rest) for product in result.productos
+                     if wanted in name_key(product.nombre))
 
 
 def purchases_sorted(compras: list[EnrichedPurchase], order: Order) -> list[EnrichedPurchase]:
@@ -112,6 +130,8 @@ def purchase_report(*, upstreams: Upstreams, caller: User, filters: PurchaseFilt
         filters = PurchaseFilters(usuario_id=filters.usuario_id, desde=filters.desde, hasta=filters.hasta,
                                   producto_id=next(iter(product_ids)))
     listing = purchases_list(upstreams=upstreams, caller=caller, scope=purchase_scope(caller), filters=filters)
+    if purchase_scope(caller) == "me" and filters == PurchaseFilters():
+        remember_buyer_id(caller.dni, listing.compras)  # for "dispensado X de Y" on the ADMIN's review page
     compras = listing.compras
     if product_ids is not None and len(product_ids) > 1:
         compras = [p for p in compras if any(line.producto_id in product_ids for line in p.lines)]

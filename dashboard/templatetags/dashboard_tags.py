@@ -88,3 +88,18 @@ def emission_date(value: Any) -> str:
     if not isinstance(value, dt.datetime):
         return "—"
     return emission_day(value).strftime("%d/%m/%Y")
+
+
+@register.filter
+def change_value(value: Any) -> str:
+    """A field the prescriptions service changed, readable: product lines as "2 × Nombre (ID 40)"."""
+    if isinstance(value, list):
+        return "; ".join(f"{line.get('cantidad')} × {line.get('nombre')} (ID {line.get('id')})"
+                         for line in value if isinstance(line, dict)) or "—"
+    return "—" if value in (None, "") else str(value)
+
+
+@register.filter
+def get_item(mapping: Any, key: Any) -> Any:
+    """`mapping[key]` in a template (None when absent or not a mapping)."""
+    return mapping.get(key) if isinstance(mapping, dict) else None

@@ -11,8 +11,18 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from dashboard.errors import BadRequest, PrescriptionInvalid
+from dashboard.clients.prescriptions import ESTADO_ROUTE
+from dashboard.errors import (
+    BadRequest,
+    OperationNotSupported,
+    OrchestratorError,
+    OutcomeUncertain,
+    PrescriptionInvalid,
+    PrescriptionRefused,
+    UpstreamFailed,
+)
 from dashboard.forms import PrescriptionFilterForm, PrescriptionStateForm
+from dashboard.services.prescription_allowance import prescription_dispensing
 from dashboard.services.prescriptions import (
     PrescriptionReview,
     prescription_review,
@@ -72,9 +82,31 @@ def _review(request: HttpRequest, receta_id: str) -> PrescriptionReview:
                                tolerate_outages=True)
 
 
-def _review_context(request: HttpRequest, review: PrescriptionReview) -> dict[str, Any]:
-    return {"nav": "recetas", "review": review, "receta": review.receta,
-            "row": prescription_rows([review.receta])[0], "state_form": PrescriptionStateForm()}
+def _review_context(request: HttpRequest, review: PrescriptionReview | None,
+                    receta: Prescription | None = None) -> dict[str, Any]:
+    receta = review.receta if review else receta
+    generation = None
+    if request.dashboard_user.is_admin:
+        # Learnt from the service's answers, or by a harmless probe once per PRESCRIPTIONS_GENERATION_SECONDS.
+        generation = request.upstreams.prescriptions.generation(probe=True)
+    return {"nav": "recetas", "review": review, "receta": receta,
+            "row": prescription_rows([receta])[0] if receta else None, "state_form": PrescriptionStateForm(),
+            "sin_ruta_estado": generation is not None and generation.estado_route is False,
+            "ruta_estado": ESTADO_ROUTE}
+
+
+def _review_after_write(request: HttpRequest, receta_id: str, answer: dict | None) -> dict[str, Any]:
+    """The refreshed checklist after a write; when re-reading fails, what the write's answer said."""
+    try:
+        return _review_context(request, _review(request, receta_id))
+    except OrchestratorError as exc:
+        receta = None
+        if answer and isinstance(answer.get("receta"), dict):
+            try:
+                receta = Prescription.from_wire(answer["receta"])
+            except ValueError:
+                receta = None
+        return {**_review_context(request, None, receta), "recarga_fallida": exc.message}
 
 
 @require_GET
@@ -83,6 +115,8 @@ def _review_context(request: HttpRequest, review: PrescriptionReview) -> dict[st
 def prescription_detail(request: HttpRequest, receta_id: str) -> HttpResponse:
     """The prescription with its live checklist (a dry run); for htmx, the checklist alone."""
     context = _review_context(request, _review(request, receta_id))
+    context["dispensado"] = prescription_dispensing(upstreams=request.upstreams, caller=request.dashboard_user,
+                                                    receta=context["receta"])
     if wants_fragment(request):
         return render(request, "dashboard/partials/prescription_review.html", context)
     banners: list[str] = list(context["review"].advertencias)
@@ -111,20 +145,36 @@ def prescription_set_state(request: HttpRequest, receta_id: str) -> HttpResponse
             "errores": "; ".join(str(e) for errors in form.errors.values() for e in errors)})
     estado, motivo = form.cleaned_data["estado"], form.cleaned_data.get("motivo") or None
     status = 200
+    answer = None
     try:
-        set_state(upstreams=request.upstreams, caller=request.dashboard_user, receta_id=receta_id,
-                  estado=estado, motivo=motivo)
+        answer = set_state(upstreams=request.upstreams, caller=request.dashboard_user, receta_id=receta_id,
+                           estado=estado, motivo=motivo)
     except PrescriptionInvalid as exc:
         status = 422
         failed = [check["mensaje"] for check in exc.details.get("validaciones", {}).values() if not check["ok"]]
         outcome = {"level": "error", "mensaje": exc.message, "fallidas": failed}
+    except (PrescriptionRefused, OperationNotSupported) as exc:
+        # Known not written: the service refused (its reason is in the message) or has no route for it.
+        status = 422
+        outcome = {"level": "error", "mensaje": exc.message, "fallidas": [], "sin_cambios": True}
+    except UpstreamFailed as exc:
+        status = 502
+        outcome = {"level": "error", "mensaje": exc.message, "detalle": exc.details.get("detalle"), "fallidas": []}
+    except OutcomeUncertain as exc:
+        status = 504
+        outcome = {"level": "warning", "mensaje": exc.message, "fallidas": [], "incierto": True}
     else:
-        outcome = {"level": "success", "mensaje": _success_message(estado, motivo), "fallidas": []}
+        advertencias = answer.get("advertencias", [])
+        outcome = {"level": "warning" if advertencias else "success", "mensaje": _success_message(estado, motivo),
+                   "fallidas": [], "advertencias": advertencias, "cambios": answer.get("cambios", {})}
     if not wants_fragment(request):
-        text = outcome["mensaje"] + ("" if not outcome["fallidas"] else ": " + "; ".join(outcome["fallidas"]))
-        messages.add_message(request, messages.ERROR if status == 422 else messages.SUCCESS, text)
+        extra = outcome["fallidas"] + outcome.get("advertencias", []) + (
+            [outcome["detalle"]] if outcome.get("detalle") else [])
+        text = outcome["mensaje"] + ("" if not extra else ": " + "; ".join(extra))
+        level = {"success": messages.SUCCESS, "warning": messages.WARNING}.get(outcome["level"], messages.ERROR)
+        messages.add_message(request, level, text)
         return HttpResponseRedirect(reverse("dashboard:prescription_detail", args=[receta_id]))
-    context = {**_review_context(request, _review(request, receta_id)), "outcome": outcome, "oob": True}
+    context = {**_review_after_write(request, receta_id, answer), "outcome": outcome, "oob": True}
     return render(request, "dashboard/partials/prescription_review.html", context, status=status)
 
 

@@ -10,6 +10,7 @@ from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
 from dashboard.clients.breakers import breaker_state
+from dashboard.clients.prescriptions import ESTADO_ROUTE
 from dashboard.errors import SERVICE_LABELS
 from dashboard.services.health import readiness
 from dashboard.services.purchase_saga.reconcile import pending_operations
@@ -41,7 +42,9 @@ def _services() -> list[dict[str, Any]]:
 @login_required_dashboard
 @admin_required
 def status(request: HttpRequest) -> HttpResponse:
-    context = {"nav": "estado", "servicios": _services(), "operaciones_pendientes": len(pending_operations())}
+    context = {"nav": "estado", "servicios": _services(), "operaciones_pendientes": len(pending_operations()),
+               "generacion_recetas": request.upstreams.prescriptions.generation(probe=True),
+               "ruta_estado": ESTADO_ROUTE}
     if wants_fragment(request):
         return render(request, "dashboard/partials/status_table.html", context)
     return render(request, "dashboard/status.html", context)

@@ -5,9 +5,13 @@ import json
 from decimal import Decimal
 
 import pytest
+import requests
+import responses
 
 from dashboard.clients import PrescriptionsClient, ProductsClient, UsersClient
-from dashboard.errors import UpstreamRejected
+from dashboard.clients.base import DETALLE_MAX_CHARS
+from dashboard.clients.prescriptions import PROBE_ID
+from dashboard.errors import OperationNotSupported, OutcomeUncertain, UpstreamFailed, UpstreamRejected
 from tests.conftest import PRESCRIPTIONS, PRODUCTS, USERS
 from tests.payloads import (
     doctor_payload,
@@ -119,11 +123,90 @@ def test_prescriptions_set_state_does_not_fall_back_on_json_404_or_for_rejection
     assert len(mocked.calls) == 1
 
 
-def test_prescriptions_html_404_for_rejection_is_not_retried_on_validar(mocked):
+def test_prescriptions_html_404_for_rejection_is_501_and_not_retried_on_validar(mocked):
     mocked.put(f"{PRESCRIPTIONS}/api/recetas/estado/{RID}", body="<html>Cannot PUT</html>", status=404)
-    with pytest.raises(UpstreamRejected):
+    with pytest.raises(OperationNotSupported) as caught:
         PrescriptionsClient().prescription_set_state(RID, "rechazada")
+    assert caught.value.status == 501 and caught.value.code == "operacion_no_soportada"
+    assert caught.value.details["ruta"] == "PUT /api/recetas/estado/{id}"
+    assert caught.value.details["servicio"] == "recetas_y_medicos"
     assert len(mocked.calls) == 1
+
+
+def test_prescriptions_generation_is_learnt_from_an_answer_and_then_no_write_is_tried(mocked):
+    mocked.put(f"{PRESCRIPTIONS}/api/recetas/estado/{RID}", body="<html>Cannot PUT</html>", status=404)
+    client = PrescriptionsClient()
+    assert client.generation().estado_route is None
+    with pytest.raises(OperationNotSupported):
+        client.prescription_set_state(RID, "pendiente")
+    assert client.generation().name == "nueva" and client.generation().how == "respuesta"
+    with pytest.raises(OperationNotSupported):
+        client.prescription_set_state(RID, "rechazada")
+    assert len(mocked.calls) == 1  # the second refusal cost no upstream call
+
+
+def test_prescriptions_generation_is_relearnt_when_stale(mocked, settings):
+    settings.PRESCRIPTIONS_GENERATION_SECONDS = 0
+    mocked.put(f"{PRESCRIPTIONS}/api/recetas/estado/{RID}", body="<html>Cannot PUT</html>", status=404)
+    client = PrescriptionsClient()
+    with pytest.raises(OperationNotSupported):
+        client.prescription_set_state(RID, "rechazada")
+    mocked.replace(responses.PUT, f"{PRESCRIPTIONS}/api/recetas/estado/{RID}",
+                   json={"mensaje": "ok", "receta": prescription_payload(RID, estado="rechazada")})
+    assert client.prescription_set_state(RID, "rechazada").estado == "rechazada"
+    assert client.generation(probe=False).estado_route is None  # stale at once with 0 s
+
+
+@pytest.mark.parametrize(("answer", "expected"), [
+    ({"body": "<!DOCTYPE html><pre>Cannot PUT /api/recetas/estado/000000000000000000000000</pre>", "status": 404,
+      "content_type": "text/html"}, False),
+    ({"json": {"error": "Estado de validación inválido"}, "status": 400}, True),
+    ({"json": {"error": "Receta no encontrada"}, "status": 404}, True),
+])
+def test_prescriptions_generation_probe_never_writes_a_real_state(mocked, answer, expected):
+    mocked.put(f"{PRESCRIPTIONS}/api/recetas/estado/{PROBE_ID}", **answer)
+    generation = PrescriptionsClient().generation(probe=True)
+    assert generation.estado_route is expected and generation.how == "sondeo"
+    sent = json.loads(mocked.calls[0].request.body)
+    assert sent["estadoValidacion"] not in ("pendiente", "validada", "rechazada")
+    assert mocked.calls[0].request.url.endswith("/api/recetas/estado/" + "0" * 24)
+
+
+def test_prescriptions_generation_probe_that_fails_leaves_it_unknown(mocked):
+    mocked.put(f"{PRESCRIPTIONS}/api/recetas/estado/{PROBE_ID}", body=requests.exceptions.ConnectTimeout())
+    assert PrescriptionsClient().generation(probe=True).estado_route is None
+
+
+def test_prescriptions_write_timeout_is_an_uncertain_outcome(mocked):
+    mocked.put(f"{PRESCRIPTIONS}/api/recetas/estado/{RID}", body=requests.exceptions.ReadTimeout())
+    with pytest.raises(OutcomeUncertain) as caught:
+        PrescriptionsClient().prescription_set_state(RID, "rechazada")
+    assert caught.value.status == 504 and caught.value.code == "resultado_incierto"
+    assert len(mocked.calls) == 1  # a write is never repeated
+
+
+@pytest.mark.parametrize("answer", [{"body": "OK"}, {"json": {"mensaje": "Receta validada"}}, {"json": []}])
+def test_prescriptions_write_answer_without_a_prescription_is_still_a_success(mocked, answer):
+    mocked.put(f"{PRESCRIPTIONS}/api/recetas/{RID}/validar", **answer)
+    assert PrescriptionsClient().prescription_validate(RID) is None
+
+
+def test_prescriptions_validar_500_keeps_the_sdk_message_trimmed(mocked):
+    mocked.put(f"{PRESCRIPTIONS}/api/recetas/{RID}/validar", status=500, json={
+        "error": "Error al validar la receta", "detalle": "Missing required key 'Bucket' in params" + "x" * 400,
+        "codigo": "MissingRequiredParameter"})
+    with pytest.raises(UpstreamFailed) as caught:
+        PrescriptionsClient().prescription_validate(RID)
+    detalle = caught.value.details["detalle"]
+    assert detalle.startswith("Error al validar la receta: Missing required key 'Bucket' in params")
+    assert len(detalle) == DETALLE_MAX_CHARS
+    assert caught.value.status == 502
+
+
+def test_doctors_filter_sends_the_sort_when_asked(mocked):
+    mocked.get(f"{PRESCRIPTIONS}/api/medicos/filter", json=page([doctor_payload()], size_key="limit"))
+    PrescriptionsClient().doctors_filter(page=1, sort="cmp")
+    assert "sort=cmp" in mocked.calls[0].request.url
 
 
 def test_doctors_filter_sends_cmp_and_limit(mocked):

@@ -204,10 +204,12 @@ def test_unknown_prescription_is_404(client, sandbox):
     assert response.status_code == 404
 
 
-def test_approval_pages_doctors_when_the_filter_ignores_cmp(client, own_sandbox):
+def test_approval_reads_the_doctors_registry_when_the_filter_ignores_cmp(client, own_sandbox):
     sb = own_sandbox(doctors_filter_ignores_cmp=True)
-    # The last doctor by CMP is past the first page of 100 when the filter returns everyone.
-    receta = add_prescription(sb, medico_cmp=valid_doctor(sb, last=True))
+    # The last valid doctor by name is past the first page of 100 when the filter returns everyone by name.
+    last_by_name = max((d for d in sb.prescriptions.doctors() if d["colegiaturaValida"]),
+                       key=lambda d: (d["nombre"], d["cmp"]))
+    receta = add_prescription(sb, medico_cmp=last_by_name["cmp"])
     response = approve(client, sb, receta["_id"])
     assert response.status_code == 200, response.content
     assert state(sb, receta["_id"]) == "validada"

@@ -56,7 +56,8 @@ def test_purchase_refused_without_a_validated_prescription(client, sandbox):
     assert response.json() == {
         "error": f"Los siguientes productos requieren receta médica validada: {nombre}",
         "details": {"code": "receta_requerida", "productos_sin_receta": [nombre],
-                    "productos_sin_receta_ids": [AMOX_CLAVULANICO]},
+                    "productos_sin_receta_ids": [AMOX_CLAVULANICO],
+                    "unidades_disponibles": [{"producto_id": AMOX_CLAVULANICO, "solicitado": 1, "disponible": 0}]},
     }
     assert stock_writes(sandbox) == []
 

@@ -13,13 +13,11 @@ ADMIN_DNI = "40123456"
 def sb(sandbox_server):
     running_sandbox = sandbox_server  # the session's one sandbox (tests/conftest.py)
     """The running sandbox with seed data, no faults, an empty request log and default modes."""
-    running_sandbox.doctors_filter_ignores_cmp = False
-    running_sandbox.validar_route_only = False
+    running_sandbox.default_modes()
     running_sandbox.reset()
     yield running_sandbox
     running_sandbox.clear_faults()
-    running_sandbox.doctors_filter_ignores_cmp = False
-    running_sandbox.validar_route_only = False
+    running_sandbox.default_modes()
 
 
 @pytest.fixture

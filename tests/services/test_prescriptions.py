@@ -184,27 +184,111 @@ def test_review_matches_the_exact_cmp_only(mocked):
     assert not review().medico.ok
 
 
-def test_review_pages_through_doctors_when_the_filter_ignores_cmp(mocked):
-    mock_world(mocked)
-    others = [doctor_payload(f"CMP2{n:05d}") for n in range(100)]
-    pages = {"1": page(others, total=150, size_key="limit"),
-             "2": page([*others[:49], doctor_payload("CMP100001")], page=2, total=150, size_key="limit")}
+def registry_service(mocked, pages_by_pass: list[dict[str, dict]]) -> list[int]:
+    """The doctors filter ignoring `cmp` (the newest generation): every call answers the registry's
+    page; `pages_by_pass[n]` is what the n-th read of the registry sees. Returns a pass counter."""
+    passes = [0]
+
+    def answer(request):
+        query = parse_qs(urlsplit(request.url).query)
+        number = query["page"][0]
+        if query.get("sort") == ["cmp"] and number == "1":
+            passes[0] += 1
+        pages = pages_by_pass[min(max(passes[0], 1), len(pages_by_pass)) - 1]
+        return 200, {}, json.dumps(pages[number])
+
     mocked.remove(responses.GET, f"{PRESCRIPTIONS}/api/medicos/filter")
-    mocked.add_callback(responses.GET, f"{PRESCRIPTIONS}/api/medicos/filter",
-                        callback=lambda req: (200, {}, json.dumps(pages[parse_qs(urlsplit(req.url).query)["page"][0]])))
-    result = review()
-    assert result.medico.ok
-    doctor_calls = calls_to(mocked, "GET", "/api/medicos/filter")
-    assert [parse_qs(urlsplit(c.request.url).query)["page"] for c in doctor_calls] == [["1"], ["2"]]
-    assert all(parse_qs(urlsplit(c.request.url).query)["cmp"] == ["CMP100001"] for c in doctor_calls)
+    mocked.add_callback(responses.GET, f"{PRESCRIPTIONS}/api/medicos/filter", callback=answer)
+    return passes
 
 
-def test_review_stops_paging_doctors_at_the_bound(mocked):
-    mock_world(mocked, doctors=[doctor_payload(f"CMP2{n:05d}") for n in range(100)])
-    mocked.replace(responses.GET, f"{PRESCRIPTIONS}/api/medicos/filter",
-                   json=page([doctor_payload(f"CMP2{n:05d}") for n in range(100)], total=10_000, size_key="limit"))
+OTHERS = [doctor_payload(f"CMP2{n:05d}") for n in range(100)]
+TWO_PAGES = {"1": page(OTHERS, total=150, size_key="limit"),
+             "2": page([*(doctor_payload(f"CMP3{n:05d}") for n in range(49)), doctor_payload("CMP100001")], page=2,
+                       total=150, size_key="limit")}
+
+
+def doctor_queries(mocked) -> list[dict]:
+    return [parse_qs(urlsplit(c.request.url).query) for c in calls_to(mocked, "GET", "/api/medicos/filter")]
+
+
+def test_review_reads_the_registry_when_the_filter_ignores_cmp(mocked):
+    mock_world(mocked)
+    registry_service(mocked, [TWO_PAGES])
+    assert review().medico.ok
+    queries = doctor_queries(mocked)
+    assert queries[0]["cmp"] == ["CMP100001"]  # the filter is tried first
+    assert sorted(q["page"][0] for q in queries[1:]) == ["1", "2"]
+    assert all(q["sort"] == ["cmp"] for q in queries[1:])  # a unique sort, where honoured
+
+
+def test_review_reads_the_registry_once_for_several_checks(mocked):
+    mock_world(mocked)
+    registry_service(mocked, [TWO_PAGES])
+    review()
+    review()
+    assert len(doctor_queries(mocked)) == 1 + 2 + 1  # the second review: its `cmp=` call only
+
+
+def test_review_rereads_the_registry_when_a_skipping_sort_lost_a_doctor(mocked):
+    mock_world(mocked)
+    # First read: the non-unique sort repeated a doctor on page 2 and skipped CMP100001.
+    skipped = {"1": TWO_PAGES["1"], "2": page([*OTHERS[:50]], page=2, total=150, size_key="limit")}
+    passes = registry_service(mocked, [skipped, TWO_PAGES])
+    assert review().medico.ok
+    assert passes[0] == 2
+
+
+def test_review_never_calls_a_doctor_unregistered_from_an_incomplete_registry(mocked):
+    mock_world(mocked)
+    skipped = {"1": TWO_PAGES["1"], "2": page([*OTHERS[:50]], page=2, total=150, size_key="limit")}
+    passes = registry_service(mocked, [skipped])
+    result = service.prescription_review(upstreams=upstreams_for("t.t.t"), caller=ADMIN, receta_id=RID,
+                                         tolerate_outages=True)
+    assert not result.medico.ok and result.medico.data.get("no_verificado") is True
+    assert "registro completo de médicos" in result.medico.mensaje
+    assert passes[0] >= service.REGISTRY_MAX_PASSES
+
+
+def test_review_finds_a_doctor_that_paging_always_skips_by_reading_each_specialty(mocked):
+    mock_world(mocked)
+    everyone = [*OTHERS, *(doctor_payload(f"CMP3{n:05d}") for n in range(49)), doctor_payload("CMP100001")]
+    for n, doctor in enumerate(everyone):
+        doctor["especialidad"] = ("Pediatría", "Cardiología", "Neurología")[n % 3]
+    full_reads_skip = {"1": page(everyone[:100], total=150, size_key="limit"),
+                       "2": page(everyone[:50], page=2, total=150, size_key="limit")}
+
+    def answer(request):
+        query = parse_qs(urlsplit(request.url).query)
+        if "especialidad" in query:  # one specialty: 50 doctors, one page, nothing to skip
+            part = [d for d in everyone if d["especialidad"] == query["especialidad"][0]]
+            return 200, {}, json.dumps(page(part, size_key="limit"))
+        return 200, {}, json.dumps(full_reads_skip[query["page"][0]])
+
+    mocked.remove(responses.GET, f"{PRESCRIPTIONS}/api/medicos/filter")
+    mocked.add_callback(responses.GET, f"{PRESCRIPTIONS}/api/medicos/filter", callback=answer)
+    assert review().medico.ok
+    asked = sorted(q["especialidad"][0] for q in doctor_queries(mocked) if "especialidad" in q)
+    assert asked == ["Cardiología", "Neurología", "Pediatría"]
+
+
+def test_review_rereads_a_registry_that_is_not_recent_before_saying_unregistered(mocked, monkeypatch):
+    mock_world(mocked, receta={"cmp": "CMP999999"})
+    registry_service(mocked, [TWO_PAGES])
+    assert not review().medico.ok  # read fresh: truly not registered
+    monkeypatch.setattr(service, "REGISTRY_TRUST_SECONDS", -1)
     assert not review().medico.ok
-    assert len(calls_to(mocked, "GET", "/api/medicos/filter")) == service.DOCTOR_MAX_PAGES
+    assert [q["page"] for q in doctor_queries(mocked)].count(["1"]) == 2 + 2  # `cmp=` + registry, twice
+
+
+def test_review_stops_at_the_registry_bound_as_could_not_check(mocked):
+    mock_world(mocked, doctors=OTHERS)
+    mocked.replace(responses.GET, f"{PRESCRIPTIONS}/api/medicos/filter",
+                   json=page(OTHERS, total=10_000, size_key="limit"))
+    result = service.prescription_review(upstreams=upstreams_for("t.t.t"), caller=ADMIN, receta_id=RID,
+                                         tolerate_outages=True)
+    assert not result.medico.ok and result.medico.data.get("no_verificado") is True
+    assert len(calls_to(mocked, "GET", "/api/medicos/filter")) == 2  # bounded: no page past the first is read
 
 
 def test_review_fails_the_patient_when_not_registered(mocked):

@@ -45,6 +45,7 @@ from tests.services.test_purchases_support import (
     calls,
     mock_create,
     mock_me,
+    mock_my_purchases,
     mock_offers,
     mock_prescriptions,
     product_url,
@@ -227,7 +228,8 @@ def test_purchase_register_refuses_a_prescription_product_without_prescription(m
     with pytest.raises(PrescriptionRequired) as raised:
         register((40, 2), (1, 1))
     assert raised.value.message == "Los siguientes productos requieren receta médica validada: Amoxicilina 500mg"
-    assert raised.value.details == {"productos_sin_receta": ["Amoxicilina 500mg"], "productos_sin_receta_ids": [40]}
+    assert raised.value.details == {"productos_sin_receta": ["Amoxicilina 500mg"], "productos_sin_receta_ids": [40],
+                                    "unidades_disponibles": [{"producto_id": 40, "solicitado": 2, "disponible": 0}]}
     assert calls(mocked, "PUT", product_url(40)) == 0
 
 
@@ -290,6 +292,7 @@ def test_purchase_register_reads_every_page_of_prescriptions(mocked):
     fake = FakeProducts(mocked, AMOX)
     mock_offers(mocked)
     mock_create(mocked)
+    mock_my_purchases(mocked)
     other = prescription_payload(productos=[(41, "Otro", 1)], estado="validada")
     mock_prescriptions(mocked, [other], page_number=1, total=250)
     mock_prescriptions(mocked, [other], page_number=2, total=250)
@@ -355,8 +358,8 @@ def test_receipt_to_wire_has_the_documented_shape(mocked):
                    offers=[offer_payload(detalles=[(1, 10.0)])])
     wire = receipt_to_wire(register((1, 2), datos_adicionales={"metodo_pago": "tarjeta"}))
     assert wire == {
-        "id": 15, "fecha_compra": "2025-10-21T17:11:47.482913", "usuario_id": 3,
-        "fechaCompra": "2025-10-21T17:11:47.482913", "usuarioId": 3, "productos": [1], "cantidades": [2],
+        "id": 15, "fecha_compra": "2025-10-21T12:11:47.482913-05:00", "usuario_id": 3,
+        "fechaCompra": "2025-10-21T12:11:47.482913-05:00", "usuarioId": 3, "productos": [1], "cantidades": [2],
         "productos_detalle": [{"producto_id": 1, "cantidad": 2, "nombre": "Paracetamol 500mg", "precio": 5.5,
                                "tipo": "Analgesico", "requiere_receta": False, "stock": 98, "descuento": 10.0,
                                "precio_final": 4.95, "subtotal": 9.9}],

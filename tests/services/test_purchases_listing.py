@@ -47,9 +47,26 @@ def test_purchases_list_is_newest_first_with_ties_by_id(mocked, catalogue):
 
 
 def test_purchases_list_dates_are_aware_lima_times(mocked, catalogue):
+    # the users service prints UTC without an offset (its container has no TZ): 09:00 UTC is 04:00 in Lima
     mocked.get(MINE, json=SEED[:1])
     fecha = listing().compras[0].fecha
-    assert fecha.utcoffset() == dt.timedelta(hours=-5) and (fecha.hour, fecha.minute) == (9, 0)
+    assert fecha.utcoffset() == dt.timedelta(hours=-5) and (fecha.hour, fecha.minute) == (4, 0)
+
+
+def test_purchases_list_reads_naive_times_in_the_configured_zone(mocked, catalogue, settings):
+    settings.UPSTREAM_TIMEZONE_USUARIOS = "America/Lima"
+    mocked.get(MINE, json=SEED[:1])
+    purchase = listing().compras[0]
+    assert (purchase.fecha.hour, purchase.fecha.minute) == (9, 0)
+    assert purchase.fecha_compra.endswith("T09:00:00.000001-05:00")
+
+
+def test_an_evening_purchase_in_lima_stays_on_its_day(mocked, catalogue):
+    # 2025-10-22 02:30 UTC is 21:30 of the 21st in Lima: filters, "today" and CSV count it on the 21st
+    mocked.get(MINE, json=[{**SEED[0], "fechaCompra": "2025-10-22T02:30:00.000001"}])
+    purchase = listing().compras[0]
+    assert purchase.fecha.date() == dt.date(2025, 10, 21)
+    assert purchase.fecha_compra == "2025-10-21T21:30:00.000001-05:00"
 
 
 def test_purchases_list_reads_each_distinct_product_once(mocked, catalogue):
@@ -167,8 +184,8 @@ def test_purchase_to_wire_has_both_key_sets(mocked, catalogue):
     mocked.get(MINE, json=[purchase_payload(7, productos=[1, 9], cantidades=[2, 1])])
     wire = purchase_to_wire(listing().compras[0])
     assert wire == {
-        "id": 7, "fecha_compra": "2025-10-21T17:11:47.482913", "usuario_id": 3,
-        "fechaCompra": "2025-10-21T17:11:47.482913", "usuarioId": 3, "productos": [1, 9], "cantidades": [2, 1],
+        "id": 7, "fecha_compra": "2025-10-21T12:11:47.482913-05:00", "usuario_id": 3,
+        "fechaCompra": "2025-10-21T12:11:47.482913-05:00", "usuarioId": 3, "productos": [1, 9], "cantidades": [2, 1],
         "productos_detalle": [
             {"producto_id": 1, "cantidad": 2, "nombre": "Producto 1", "precio": 5.5, "tipo": "Analgesico",
              "stock": 100, "requiere_receta": False},

@@ -153,11 +153,18 @@ def mock_create(mocked, *, status: int = 200, purchase_id: int = 15) -> None:
 def purchase_world(mocked, *products: dict, offers: list[dict] | None = None,
                    prescriptions: list[dict] | None = None, overlap: Overlap | None = None, create: bool = True,
                    fake_class: type[FakeProducts] | None = None) -> FakeProducts:
-    """Everything a purchase of `products` needs, all answering well (`create=False`: no POST mocked)."""
+    """Everything a purchase of `products` needs, all answering well (`create=False`: no POST and no
+    GET /api/compras/me mocked: the test registers its own)."""
     mock_me(mocked)
     fake = (fake_class or FakeProducts)(mocked, *(products or (product_payload(1),)), overlap=overlap)
     mock_offers(mocked, offers)
     mock_prescriptions(mocked, prescriptions)
     if create:
+        mock_my_purchases(mocked)
         mock_create(mocked)
     return fake
+
+
+def mock_my_purchases(mocked, purchases: list[dict] | None = None) -> None:
+    """The buyer's earlier purchases (GET /api/compras/me): what used their prescriptions up."""
+    mocked.upsert("GET", f"{USERS}/api/compras/me", json=purchases or [])

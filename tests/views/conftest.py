@@ -10,6 +10,7 @@ import jwt
 import pytest
 from django.test import Client
 
+from dashboard.clients.prescriptions import PROBE_ID
 from tests.conftest import PRESCRIPTIONS, PRODUCTS, USERS
 from tests.payloads import (
     doctor_payload,
@@ -90,6 +91,9 @@ def world(mocked) -> Callable[..., None]:
             else:
                 mocked.upsert("GET", f"{PRODUCTS}/api/productos/{pid}",
                               json=product_payload(pid, nombre=name, precio=PRICES[pid], requiere_receta=pid >= 3))
+        mocked.upsert("GET", f"{PRODUCTS}/api/productos/paged",
+                      json=page([product_payload(pid, nombre=name) for pid, name in PRODUCT_NAMES.items()],
+                                key="productos", size=500))
         mocked.upsert("GET", f"{PRODUCTS}/api/productos/nombre",
                       json=page([product_payload(pid, nombre=PRODUCT_NAMES[pid]) for pid in (3, 4)], key="productos"))
         mocked.upsert("GET", f"{PRODUCTS}/api/productos/stock-bajo",
@@ -107,6 +111,9 @@ def world(mocked) -> Callable[..., None]:
                           json={"mensaje": "ok", "receta": {**payload, "estadoValidacion": "validada"}})
         for base in (USERS, PRODUCTS, PRESCRIPTIONS):
             mocked.upsert("GET", f"{base}/echo", body="ok")
+        # The generation probe (an unknown state on a nonexistent id): the older generation refuses it.
+        mocked.upsert("PUT", f"{PRESCRIPTIONS}/api/recetas/estado/{PROBE_ID}", status=400,
+                      json={"error": "Estado de validación inválido"})
 
     build()
     return build

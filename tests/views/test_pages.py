@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from dashboard.clients.prescriptions import PROBE_ID
 from tests.conftest import PRESCRIPTIONS, PRODUCTS
 from tests.views.conftest import INVALID_RX, VALID_RX, is_full_page
 
@@ -109,8 +110,19 @@ def test_purchase_list_summary_of_filtered_set(admin_client, world):
 def test_purchase_list_filters_by_product_name(admin_client, world, mocked):
     body = admin_client.get("/compras?producto=amoxi").content.decode()
     assert body.count('class="purchase"') == 10
-    name_calls = [c for c in mocked.calls if c.request.path_url.startswith("/api/productos/nombre")]
-    assert name_calls and "nombre=amoxi" in name_calls[0].request.url
+    # matched here against the catalogue, whatever the service's collation
+    assert [c for c in mocked.calls if c.request.path_url.startswith("/api/productos/paged")]
+
+
+@pytest.mark.parametrize("typed", ["AMOXÍCILINA", "  amoxicilina   500 mg", "Amóxi"])
+def test_purchase_list_product_filter_ignores_case_accents_and_spaces(admin_client, world, mocked, typed):
+    body = admin_client.get("/compras", {"producto": typed}).content.decode()
+    assert body.count('class="purchase"') == 10
+
+
+def test_purchase_list_product_filter_finds_nothing_for_another_name(admin_client, world, mocked):
+    body = admin_client.get("/compras", {"producto": "ibuprofeno 600"}).content.decode()
+    assert body.count('class="purchase"') == 0
 
 
 def test_purchase_list_filters_by_product_id(admin_client, world, mocked):
@@ -235,7 +247,8 @@ def test_prescription_detail_malformed_id_is_404(admin_client, world):
 
 
 def _puts(mocked):
-    return [c for c in mocked.calls if c.request.method == "PUT"]
+    """Writes of a prescription's state (the generation probe is not one: it never writes)."""
+    return [c for c in mocked.calls if c.request.method == "PUT" and PROBE_ID not in c.request.url]
 
 
 def test_set_state_validates_and_swaps_in_place(admin_client, world, mocked):
@@ -330,3 +343,15 @@ def test_page_never_renders_the_token(admin_client, world, url):
 def test_base_links_a_favicon(admin_client, world):
     # Without one the browser asks for /favicon.ico on every page and logs a 404.
     assert 'rel="icon" href="/static/dashboard/favicon.svg"' in admin_client.get("/").content.decode()
+
+
+def test_purchase_list_product_filter_falls_back_to_the_service_search_on_a_huge_catalogue(admin_client, world,
+                                                                                             mocked):
+    from tests.payloads import page, product_payload
+
+    mocked.upsert("GET", f"{PRODUCTS}/api/productos/paged",
+                  json=page([product_payload(1)], key="productos", size=500, total=500 * 21))
+    body = admin_client.get("/compras?producto=amoxi").content.decode()
+    assert body.count('class="purchase"') == 10
+    assert [c for c in mocked.calls if c.request.path_url.startswith("/api/productos/nombre")]
+    assert len([c for c in mocked.calls if c.request.path_url.startswith("/api/productos/paged")]) == 1

@@ -38,6 +38,7 @@ from dashboard.errors import (
     UpstreamError,
     UpstreamFailed,
 )
+from dashboard.services.buyers import known_buyer_id, remember_buyer_number
 from dashboard.services.purchase_saga.journal import GIVEN_BACK, REGISTERED, UNCHANGED, Attempt, StockStep, journal
 from dashboard.services.purchase_saga.locks import ProductLocks
 from dashboard.sharedcache import cache_call
@@ -66,26 +67,6 @@ class Registered:
     attempt: Attempt
 
 
-def usuario_id_key(dni: str) -> str:
-    return f"usuario_id:{dni}"
-
-
-def _known_usuario_id(dni: str) -> int | None:
-    try:
-        return cache_call(cache.get, usuario_id_key(dni))
-    except CacheUnavailable:
-        return None
-
-
-def _remember_usuario_id(dni: str, usuario_id: int | None) -> None:
-    if usuario_id is None:
-        return
-    try:
-        cache_call(cache.set, usuario_id_key(dni), usuario_id, None)
-    except CacheUnavailable:
-        pass
-
-
 def take_stock_and_register(*, upstreams: Upstreams, buyer: User, items: Iterable[tuple[int, int]], ticket: Any,
                             validate: Callable[[], dict[int, Product]],
                             draft: Callable[[dict[int, Product]], dict[str, Any]]) -> Registered:
@@ -98,7 +79,7 @@ def take_stock_and_register(*, upstreams: Upstreams, buyer: User, items: Iterabl
         locks.ensure_held()
         plan = [StockStep(pid, qty, fresh[pid].stock, fresh[pid].stock - qty) for pid, qty in items]
         try:
-            attempt = journal().begin(dni=buyer.dni, usuario_id=_known_usuario_id(buyer.dni), items=items,
+            attempt = journal().begin(dni=buyer.dni, usuario_id=known_buyer_id(buyer.dni), items=items,
                                       clave=ticket.clave if ticket else None,
                                       huella=ticket.fingerprint if ticket else None, stock=plan,
                                       request_id=context.current().request_id)
@@ -186,7 +167,7 @@ def _keep_locks(locks: ProductLocks) -> None:
 def _mark_registered(attempt: Attempt, purchase: Purchase) -> None:
     journal().registration(attempt, "registrada", compra_id=purchase.id, usuario_id=purchase.usuario_id)
     metrics.record_purchase("registered")
-    _remember_usuario_id(attempt.dni, purchase.usuario_id)
+    remember_buyer_number(attempt.dni, purchase.usuario_id)
     try:
         cache_call(cache.set, _claim_key(purchase.id), attempt.id, CLAIM_SECONDS)
     except CacheUnavailable:

@@ -27,7 +27,8 @@ from dashboard.clients import Upstreams
 from dashboard.concurrency import gather, map_concurrently
 from dashboard.errors import InsufficientStock, PrescriptionRequired, ProductNotFound, UpstreamRejected
 from dashboard.money import ZERO, money
-from dashboard.services.prescriptions import validity_check
+from dashboard.services.buyers import remember_buyer_id
+from dashboard.services.prescription_allowance import BuyerPrescriptions, uncovered_items
 from dashboard.services.purchase_saga.idempotency import Ticket
 from dashboard.services.purchase_saga.saga import take_stock_and_register
 from dashboard.services.purchases.parsing import PurchaseItem, PurchaseRequest
@@ -158,7 +159,10 @@ def _stage_one(upstreams: Upstreams, buyer: User,
     def prescriptions() -> list[Prescription]:
         if isinstance(first_page, BaseException):
             raise first_page
-        return _remaining_prescriptions(upstreams, buyer, first_page)
+        # Needed only now: the buyer's purchases (what used their prescriptions up) beside the other pages.
+        found, bought = gather([lambda: _remaining_prescriptions(upstreams, buyer, first_page),
+                                upstreams.users.purchases_mine])
+        return BuyerPrescriptions(found, bought)
 
     return products, offers, prescriptions
 
@@ -202,22 +206,20 @@ def _insufficient(product: Product, requested: int) -> InsufficientStock:
 
 def _check_prescriptions(needing: list[PurchaseItem], products: Mapping[int, Product],
                          prescriptions: list[Prescription], buyer: User) -> None:
-    now = timezone.now()
-    # Re-check what the filter promised: a deployment that ignores a filter must not let others' through.
-    # The validity window is the one the approval checked (calendar days in Lima), so a prescription
-    # shown as "vigente" on the dashboard is honoured all that day.
-    valid = [p for p in prescriptions
-             if p.estado == "validada" and p.paciente_dni == buyer.dni and validity_check(p.fecha_emision, now=now).ok]
-    uncovered = [item for item in needing
-                 if not any(line.producto_id == item.producto_id and line.cantidad >= item.cantidad
-                            for p in valid for line in p.productos)]
-    if uncovered:
-        names = [products[item.producto_id].nombre for item in uncovered]
+    # Prescriptions are used up by what the buyer bought with them: see services/prescription_allowance.py.
+    bought = getattr(prescriptions, "purchases", [])
+    remember_buyer_id(buyer.dni, bought)
+    short = uncovered_items(needed=[(item.producto_id, item.cantidad) for item in needing],
+                            prescriptions=prescriptions, purchases=bought, dni=buyer.dni)
+    if short:
+        names = [products[s.producto_id].nombre for s in short]
         metrics.record_purchase("refused")
         raise PrescriptionRequired(
             _("Los siguientes productos requieren receta médica validada: %(nombres)s")
             % {"nombres": ", ".join(names)},
-            details={"productos_sin_receta": names, "productos_sin_receta_ids": [i.producto_id for i in uncovered]},
+            details={"productos_sin_receta": names, "productos_sin_receta_ids": [s.producto_id for s in short],
+                     "unidades_disponibles": [{"producto_id": s.producto_id, "solicitado": s.solicitado,
+                                               "disponible": s.disponible} for s in short]},
         )
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-# The upstreams print naive local times; they run in Lima.
+# Days are counted on Lima's calendar; the clients already made every upstream time aware (types.py).
 UPSTREAM_TZ = ZoneInfo("America/Lima")
 
 
 def upstream_time(moment: dt.datetime) -> dt.datetime:
-    """An upstream datetime as an aware Lima time (naive ones are Lima server time)."""
-    return moment.replace(tzinfo=UPSTREAM_TZ) if moment.tzinfo is None else moment.astimezone(UPSTREAM_TZ)
+    """An upstream datetime (aware since the client parsed it; naive: UTC) as a Lima time."""
+    return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).astimezone(UPSTREAM_TZ)
