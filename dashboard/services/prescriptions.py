@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from dashboard import audit
 from dashboard.clients import Upstreams, prescription_id, product_id
 from dashboard.concurrency import gather, map_concurrently
 from dashboard.errors import (
@@ -409,14 +410,17 @@ def prescription_set_state(*, upstreams: Upstreams, caller: User, receta_id: str
         if not review.ok:
             raise PrescriptionInvalid(details={"validaciones": review.validaciones()})
         try:
-            stored = upstreams.prescriptions.prescription_set_state(rid, "validada")
+            stored = audit.recorded(lambda: upstreams.prescriptions.prescription_set_state(rid, "validada"),
+                                    caller=caller, receta=review.receta, estado=estado,
+                                    validaciones=review.validaciones())
         except UpstreamRejected as exc:
             if exc.status == 400:
                 raise _refused(exc) from exc
             raise
         return _validated_answer(upstreams, caller, review, stored)
     receta = upstreams.prescriptions.prescription_get(rid)  # an unknown id is a 404, never a blind write
-    stored = upstreams.prescriptions.prescription_set_state(rid, estado.lower())
+    stored = audit.recorded(lambda: upstreams.prescriptions.prescription_set_state(rid, estado.lower()),
+                            caller=caller, receta=receta, estado=estado, motivo=motivo)
     advertencias: list[str] = []
     if stored is None:
         stored, advertencias = _reread(upstreams, rid)
