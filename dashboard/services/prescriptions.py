@@ -241,14 +241,19 @@ def _line_product_id(raw: Any) -> int | None:
 
 
 # Checks (pure: built from what the lookups found) ----------------------------------------------------
-def products_check(receta: Prescription, catalogue: dict[int, Product | None]) -> Check:
+def products_check(receta: Prescription, catalogue: dict[int, Product | UpstreamError | None]) -> Check:
+    """`catalogue` maps each id to its product, None (not in the catalogue) or the error reading it."""
     items = []
     for line in receta.productos:
         pid = _line_product_id(line.producto_id)
-        product = catalogue.get(pid) if pid is not None else None
+        found = catalogue.get(pid) if pid is not None else None
+        unknown = isinstance(found, UpstreamError)
+        product = None if unknown else found
         coincide = product is not None and names_match(line.nombre, product.nombre)
         if pid is None:
             mensaje = _("La línea «%(nombre)s» no indica un ID de producto válido") % {"nombre": line.nombre}
+        elif unknown:
+            mensaje = _("No se pudo verificar el producto con ID %(id)s") % {"id": pid}
         elif product is None:
             mensaje = _("El producto con ID %(id)s no existe en el catálogo") % {"id": pid}
         elif not coincide:
@@ -258,7 +263,8 @@ def products_check(receta: Prescription, catalogue: dict[int, Product | None]) -
             mensaje = _("Producto verificado")
         items.append({
             "producto_id": line.producto_id, "nombre_receta": line.nombre, "cantidad": line.cantidad,
-            "encontrado": product is not None, "nombre_catalogo": product.nombre if product else None,
+            "encontrado": None if unknown else product is not None,  # None: could not be checked
+            "nombre_catalogo": product.nombre if product else None,
             "coincide": coincide, "requiere_receta": product.requiere_receta if product else None,
             "mensaje": mensaje,
         })
@@ -366,10 +372,11 @@ def review_of(*, upstreams: Upstreams, caller: User, receta: Prescription,
     for failure in failures:
         if not isinstance(failure, UpstreamError):
             raise failure
-    doctor, patient, *products = (None if isinstance(r, BaseException) else r for r in results)
+    doctor, patient, *products = (r if isinstance(r, UpstreamError) or not isinstance(r, BaseException) else None
+                                  for r in results)
     productos = products_check(receta, dict(zip(product_ids, products, strict=True)))
-    medico = doctor_check(receta.medico_cmp, doctor)
-    paciente = patient_check(receta.paciente_dni, patient)
+    medico = doctor_check(receta.medico_cmp, None if isinstance(doctor, UpstreamError) else doctor)
+    paciente = patient_check(receta.paciente_dni, None if isinstance(patient, UpstreamError) else patient)
     doctor_error, patient_error, *product_errors = results
     if isinstance(doctor_error, UpstreamError):
         medico = _not_verified(medico, doctor_error)
