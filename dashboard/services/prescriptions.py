@@ -272,9 +272,11 @@ def products_check(receta: Prescription, catalogue: dict[int, Product | Upstream
     if not items:
         mensaje = _("La receta no incluye productos")
     elif failed:
-        mensaje = ngettext("%(fallidos)d de %(total)d producto no superó la verificación: %(detalle)s",
-                           "%(fallidos)d de %(total)d productos no superaron la verificación: %(detalle)s",
-                           len(failed)) % {
+        # "1 de 2 productos no superó…", "2 de 3 productos no superaron…", "El producto no superó…".
+        mensaje = (ngettext("%(fallidos)d de %(total)d productos no superó la verificación: %(detalle)s",
+                            "%(fallidos)d de %(total)d productos no superaron la verificación: %(detalle)s",
+                            len(failed)) if len(items) > 1
+                   else _("El producto no superó la verificación: %(detalle)s")) % {
             "fallidos": len(failed), "total": len(items), "detalle": "; ".join(item["mensaje"] for item in failed)}
     else:
         mensaje = ngettext("%(total)d producto verificado en el catálogo",
