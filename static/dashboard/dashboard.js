@@ -28,11 +28,16 @@
 
   // Focus: where the user was (same id in the new content), else a control the server marked
   // (data-autofocus), else the new content itself; what changed is announced politely.
+  // Remembered on every focus change: a control disabled while its request runs loses focus.
   var focusedId = null;
   var polling = false;
+  // Only controls count: a click on a disabled button focuses its container (main, tabindex=-1).
+  var CONTROLS = "a[href], button, input, select, textarea, summary";
+  document.addEventListener("focusin", function (event) {
+    var el = event.target;
+    if (el && el.matches && el.matches(CONTROLS)) focusedId = el.id || null;
+  });
   document.addEventListener("htmx:beforeSwap", function (event) {
-    var active = document.activeElement;
-    focusedId = active && active !== document.body && active.id ? active.id : null;
     var source = event.detail && event.detail.requestConfig && event.detail.requestConfig.elt;
     polling = !!(source && source.matches && source.matches("[hx-trigger^='every']"));
   });
@@ -41,7 +46,7 @@
     var marked = swapped && swapped.isConnected ? swapped.querySelector("[data-autofocus]") : null;
     if (!marked) marked = document.querySelector("[data-autofocus]");
     var active = document.activeElement;
-    var lost = !active || active === document.body;
+    var lost = !active || active === document.body || active.id === "contenido";
     if (marked && !polling) {
       marked.removeAttribute("data-autofocus");
       marked.focus();

@@ -139,7 +139,7 @@ def test_sidebar_refreshes_itself(admin_client, world):
 def test_queue_rows_show_patient_and_doctor_names_beside_codes(admin_client, world):
     body = admin_client.get("/recetas").content.decode()
     assert "Ana Quispe" in body and f"DNI {CLIENT_DNI}" in body
-    assert "Dr. Lorena Chávez" in body and "CMP CMP100001" in body
+    assert "Dr. Lorena Chávez" in body and '<span class="muted mono">CMP100001</span>' in body
 
 
 def test_names_are_read_once_and_cached(admin_client, world, mocked):
