@@ -273,3 +273,15 @@ def test_api_docs_constraints_agree_in_number_and_types_are_spanish():
     assert _constraints({"minLength": 1, "maxLength": 500}) == "mín. 1 carácter; máx. 500 caracteres"
     assert _type_text({"type": "array", "items": {"type": "integer"}}, {}) == "lista de entero"
     assert _type_text({"type": ["string", "null"]}, {}) == "texto | nulo"
+
+
+def test_api_docs_say_which_amounts_were_charged(admin_client, world):
+    body = admin_client.get("/api").content.decode()
+    assert "lo cobrado por unidad" in body and "a precios actuales del catálogo" in body
+
+
+def test_customer_home_teaches_the_buyer_ids(client_client, world):
+    from dashboard.services.people import buyers_known
+
+    client_client.get("/")
+    assert buyers_known([2, 3])
