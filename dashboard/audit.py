@@ -30,9 +30,10 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from dashboard import context
-from dashboard.errors import UpstreamFailed, UpstreamTimeout
+from dashboard.errors import OrchestratorError, UpstreamFailed, UpstreamTimeout
 
 logger = logging.getLogger("dashboard.audit")
 
@@ -117,10 +118,27 @@ def parse_time(value: Any) -> dt.datetime | None:
         return None
 
 
+class HistoryUnavailable(Exception):
+    """The history could not be read (its store is down): unknown, not empty."""
+
+
+def history_unavailable_error() -> OrchestratorError:
+    return OrchestratorError(_("El historial de decisiones no está disponible en este momento"), status=503,
+                             code="historial_no_disponible")
+
+
 def decisions(filters: DecisionFilters = DecisionFilters()) -> list[dict]:
-    """Recorded decisions matching `filters`, newest first, each with `fecha` as an aware datetime."""
+    """Recorded decisions matching `filters`, newest first, each with `fecha` as an aware datetime.
+
+    Raises `HistoryUnavailable` when the store cannot be read.
+    """
+    try:
+        entries = _store().read()
+    except Exception as exc:
+        logger.exception("decision history not readable")
+        raise HistoryUnavailable() from exc
     found = []
-    for entry in _store().read():
+    for entry in entries:
         if isinstance(entry, dict) and filters.matches(entry):
             found.append({**entry, "fecha": parse_time(entry.get("fecha"))})
     found.reverse()

@@ -89,3 +89,4 @@ def test_audit_failure_to_record_never_fails_the_decision(mocked, settings, capl
     mock_write(mocked, "rechazada")
     assert set_state("RECHAZADA")["receta"]
     assert "not recorded" in caplog.text
+

@@ -36,9 +36,15 @@ def _filters(form: DecisionFilterForm) -> audit.DecisionFilters:
 def decision_list(request: HttpRequest) -> HttpResponse:
     form = DecisionFilterForm(request.GET)
     valid = form.is_valid()
-    found = audit.decisions(_filters(form)) if valid else []
-    page = Paginator(found, PAGE_SIZE).get_page(request.GET.get("page")) if valid else None
-    context: dict[str, Any] = {"nav": "historial", "form": form, "page": page, "fragment": wants_fragment(request)}
+    banners: list[str] = []
+    try:
+        found = audit.decisions(_filters(form)) if valid else None
+    except audit.HistoryUnavailable:
+        found = None
+        banners.append(audit.history_unavailable_error().message)
+    page = Paginator(found, PAGE_SIZE).get_page(request.GET.get("page")) if found is not None else None
+    context: dict[str, Any] = {"nav": "historial", "form": form, "page": page, "fragment": wants_fragment(request),
+                               "banners": banners}
     if context["fragment"]:
         return render(request, "dashboard/partials/decision_table.html", context, status=200 if valid else 422)
     return render(request, "dashboard/decision_list.html", context)
@@ -78,5 +84,9 @@ def decision_export(request: HttpRequest) -> HttpResponse:
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="decisiones-{stamp}.csv"'
     response.write("\ufeff")
-    csv.writer(response).writerows(decision_csv_rows(audit.decisions(_filters(form))))
+    try:
+        found = audit.decisions(_filters(form))
+    except audit.HistoryUnavailable as exc:
+        raise audit.history_unavailable_error() from exc
+    csv.writer(response).writerows(decision_csv_rows(found))
     return response

@@ -285,3 +285,11 @@ def test_customer_home_teaches_the_buyer_ids(client_client, world):
 
     client_client.get("/")
     assert buyers_known([2, 3])
+
+
+def test_audit_unreadable_history_is_said_not_shown_empty(admin_client, world, settings, tmp_path):
+    settings.DECISION_AUDIT_LOG = str(tmp_path)  # a directory: reading it fails
+    body = admin_client.get(f"/recetas/{VALID_RX}").content.decode()
+    assert "No se pudo leer el historial" in body and "Aún no hay decisiones" not in body
+    assert "No se pudo leer el historial" in admin_client.get("/recetas/historial").content.decode()
+    assert admin_client.get("/recetas/historial.csv").status_code == 503
