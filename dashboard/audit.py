@@ -8,7 +8,8 @@ Where it is kept, like the purchase journal:
 - a JSON-lines file (`DECISION_AUDIT_LOG`, under var/ by default), appended and fsync'ed line by
   line, when the cache is process-local;
 - a Redis list (through the cache's own Redis client) when `CACHE_URL` is Redis, so that every
-  process serving the dashboard writes to and reads from the same history.
+  process serving the dashboard writes to and reads from the same history; while Redis fails, lines
+  go to the file instead and are read back merged with the list.
 A failure to record is logged at ERROR (the decision itself already happened upstream) and never
 turns the decision into an error.
 """
@@ -82,10 +83,13 @@ def _record(caller: Any, receta: Any, estado: str, motivo: str | None, validacio
         "validaciones": validaciones, "motivo": motivo, "origen": _origin.get(), "resultado": resultado,
         "request_id": context.current().request_id,
     }
-    try:
-        _store().append(entry)
-    except Exception:  # the decision happened upstream: losing its record must not undo the answer
-        logger.exception("decision on %s not recorded in the audit history", entry["receta_id"])
+    for store in _stores():
+        try:
+            store.append(entry)
+            return
+        except Exception:  # the decision happened upstream: losing its record must not undo the answer
+            logger.exception("decision on %s not recorded in %s", entry["receta_id"], type(store).__name__)
+    logger.error("decision on %s not recorded in the audit history at all", entry["receta_id"])
 
 
 # Reading -----------------------------------------------------------------------------------------
@@ -132,11 +136,16 @@ def decisions(filters: DecisionFilters = DecisionFilters()) -> list[dict]:
 
     Raises `HistoryUnavailable` when the store cannot be read.
     """
+    primary, *fallback = _stores()
     try:
-        entries = _store().read()
+        entries = primary.read()
     except Exception as exc:
         logger.exception("decision history not readable")
         raise HistoryUnavailable() from exc
+    if fallback:  # lines written to the file while Redis was down, merged in time order
+        extra = [e for e in _read_quietly(fallback[0]) if isinstance(e, dict)]
+        if extra:
+            entries = sorted([e for e in entries if isinstance(e, dict)] + extra, key=lambda e: str(e.get("fecha")))
     found = []
     for entry in entries:
         if isinstance(entry, dict) and filters.matches(entry):
@@ -189,8 +198,21 @@ def _loads(raw: str | bytes) -> Any:
         return None  # a torn or foreign line is skipped, never a 500
 
 
+def _read_quietly(store: FileStore) -> list[Any]:
+    try:
+        return store.read()
+    except OSError:
+        logger.exception("decision history fallback file not readable")
+        return []
+
+
+def _stores() -> list[FileStore | RedisStore]:
+    """Where decisions go, in order: Redis then the file as its fallback when the cache is Redis; else the file."""
+    file_store = FileStore(Path(settings.DECISION_AUDIT_LOG))
+    if "redis" in settings.CACHES["default"]["BACKEND"].lower():
+        return [RedisStore(cache._cache.get_client(REDIS_KEY, write=True)), file_store]
+    return [file_store]
+
+
 def _store() -> FileStore | RedisStore:
-    backend = settings.CACHES["default"]["BACKEND"]
-    if backend == "django.core.cache.backends.redis.RedisCache":
-        return RedisStore(cache._cache.get_client(REDIS_KEY, write=True))
-    return FileStore(Path(settings.DECISION_AUDIT_LOG))
+    return _stores()[0]
