@@ -72,6 +72,9 @@ TYPE_LABELS = {"string": gettext_lazy("texto"), "integer": gettext_lazy("entero"
                "any": gettext_lazy("cualquiera")}
 
 
+PARAM_PLACES = {"query": gettext_lazy("consulta"), "path": gettext_lazy("ruta"), "header": gettext_lazy("cabecera")}
+
+
 def _type_text(schema: dict[str, Any], components: dict[str, Any]) -> str:
     name = _ref_name(schema)
     if name:
@@ -169,7 +172,7 @@ def schema_fields(schema: dict[str, Any], components: dict[str, Any], *, prefix:
 
 def _parameter(param: dict[str, Any], components: dict[str, Any]) -> dict[str, Any]:
     schema = param.get("schema", {})
-    return {"name": param["name"], "in": param["in"], "required": param.get("required", False),
+    return {"name": param["name"], "in": str(PARAM_PLACES.get(param["in"], param["in"])), "required": param.get("required", False),
             "type": _type_text(schema, components), "constraints": _constraints(schema),
             "description": param.get("description", "")}
 

@@ -293,3 +293,8 @@ def test_audit_unreadable_history_is_said_not_shown_empty(admin_client, world, s
     assert "No se pudo leer el historial" in body and "Aún no hay decisiones" not in body
     assert "No se pudo leer el historial" in admin_client.get("/recetas/historial").content.decode()
     assert admin_client.get("/recetas/historial.csv").status_code == 503
+
+
+def test_api_docs_name_parameter_places_in_spanish(admin_client, world):
+    body = admin_client.get("/api").content.decode()
+    assert ">consulta</td>" in body and ">ruta</td>" in body and ">query</td>" not in body
