@@ -29,6 +29,7 @@ def test_purchase_list_products_down_shows_dash_never_zero(admin_client, world):
     body = admin_client.get("/compras").content.decode()
     assert "S/ 0.00" not in body
     assert "no se pudieron leer los precios" in body
+    assert "(no se pudo leer)" in body and "(no disponible)" not in body  # the top products
     assert re.search(r'class="unknown">—', body)
 
 
