@@ -60,6 +60,10 @@ def test_axe_finds_nothing_serious_on_any_admin_page_or_state(page, sandbox):
     assert_accessible(page, "after a decision")
     page.goto("/recetas/historial")
     assert_accessible(page, "history with a decision")
+    sandbox.faults("productos", down=True)
+    for url in ("/", "/compras", f"/recetas/{invalid}"):
+        page.goto(url)
+        assert_accessible(page, f"{url} with the products service down")
 
 
 def test_axe_finds_nothing_serious_for_a_customer_and_at_phone_width(page, sandbox):

@@ -215,6 +215,8 @@ def test_htmx_actions_declare_indicator_and_disable_their_control(admin_client, 
         body = admin_client.get(url).content.decode()
         for form in re.findall(r"<form[^>]*hx-(?:get|post)[^>]*>", body):
             assert "hx-indicator=" in form and "hx-disabled-elt=" in form, (url, form)
+        for link in re.findall(r"<a\s[^>]*hx-get[^>]*>", body):
+            assert "hx-indicator=" in link and "hx-sync=" in link, (url, link)  # no double requests
 
 
 # Decision history -------------------------------------------------------------------------------------
