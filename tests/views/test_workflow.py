@@ -301,3 +301,9 @@ def test_audit_unreadable_history_is_said_not_shown_empty(admin_client, world, s
 def test_api_docs_name_parameter_places_in_spanish(admin_client, world):
     body = admin_client.get("/api").content.decode()
     assert ">consulta</td>" in body and ">ruta</td>" in body and ">query</td>" not in body
+
+
+def test_customer_home_products_down_never_shows_zero(client_client, world):
+    world(products_down=True)
+    body = client_client.get("/").content.decode()
+    assert "S/ 0.00" not in body and "precio desconocido" in body
