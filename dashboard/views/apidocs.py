@@ -172,7 +172,8 @@ def schema_fields(schema: dict[str, Any], components: dict[str, Any], *, prefix:
 
 def _parameter(param: dict[str, Any], components: dict[str, Any]) -> dict[str, Any]:
     schema = param.get("schema", {})
-    return {"name": param["name"], "in": str(PARAM_PLACES.get(param["in"], param["in"])), "required": param.get("required", False),
+    return {"name": param["name"], "in": str(PARAM_PLACES.get(param["in"], param["in"])),
+            "required": param.get("required", False),
             "type": _type_text(schema, components), "constraints": _constraints(schema),
             "description": param.get("description", "")}
 
