@@ -180,7 +180,7 @@ def test_axe_finds_nothing_serious_on_any_admin_page_or_state(page, sandbox):
     assert_accessible(page, "home (admin)")
     for url in ("/compras", "/compras?desde=2025-10-10&hasta=2025-10-01", "/compras/1", "/recetas",
                 "/recetas?estado=todas", "/recetas?estado=todas&dni=zz", f"/recetas/{invalid}", "/recetas/historial",
-                "/estado", "/api", "/no-existe"):
+                "/estado", "/operaciones", "/api", "/no-existe"):
         page.goto(url)
         assert_accessible(page, url)
     page.goto("/compras")
@@ -215,7 +215,7 @@ def test_phone_width_never_scrolls_sideways_and_tables_become_cards(page, sandbo
     sign_in(page, ADMIN)
     assert_no_sideways_scroll(page, "home")
     for url in ("/compras", "/compras/3", "/recetas", "/recetas?estado=todas", f"/recetas/{receta_id}",
-                "/recetas/historial", "/estado", "/api"):
+                "/recetas/historial", "/estado", "/operaciones", "/api"):
         page.goto(url)
         assert_no_sideways_scroll(page, url)
     page.goto("/compras")
