@@ -34,7 +34,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from dashboard import context
-from dashboard.errors import OrchestratorError, UpstreamFailed, UpstreamTimeout
+from dashboard.errors import OrchestratorError, OutcomeUncertain, UpstreamFailed, UpstreamTimeout
 
 logger = logging.getLogger("dashboard.audit")
 
@@ -66,7 +66,7 @@ def recorded(write: Callable[[], T], *, caller: Any, receta: Any, estado: str, m
     """
     try:
         result = write()
-    except (UpstreamTimeout, UpstreamFailed):
+    except (OutcomeUncertain, UpstreamTimeout, UpstreamFailed):
         _record(caller, receta, estado, motivo, validaciones, "incierto")
         raise
     _record(caller, receta, estado, motivo, validaciones, "ok")

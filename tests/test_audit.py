@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from dashboard import audit
-from dashboard.errors import PrescriptionInvalid, UpstreamTimeout
+from dashboard.errors import OutcomeUncertain, PrescriptionInvalid
 from tests.conftest import PRESCRIPTIONS
 from tests.payloads import prescription_payload
 from tests.services.test_prescriptions import ADMIN, RID, mock_world, set_state
@@ -58,7 +58,7 @@ def test_audit_records_nothing_for_a_refused_approval(mocked, settings):
 def test_audit_records_an_uncertain_write_as_incierto(mocked, settings):
     mock_world(mocked)
     mocked.put(f"{PRESCRIPTIONS}/api/recetas/estado/{RID}", body=requests.exceptions.ReadTimeout())
-    with pytest.raises(UpstreamTimeout):
+    with pytest.raises(OutcomeUncertain):
         set_state("RECHAZADA")
     [entry] = history(settings)
     assert entry["resultado"] == "incierto"

@@ -49,11 +49,11 @@ def test_purchase_register_answers_201_with_the_receipt(client, mocked):
 
 
 def test_purchase_register_teaches_the_dashboard_its_buyer(client, mocked):
-    from dashboard.services.people import buyers_known
+    from dashboard.services.buyers import known_buyer_dnis
 
     purchase_world(mocked, product_payload(1, precio=5.5, stock=10))
     body = post(client, BODY).json()
-    assert buyers_known([body["usuarioId"]]) == {body["usuarioId"]: ANA}
+    assert known_buyer_dnis([body["usuarioId"]]) == {body["usuarioId"]: ANA}
 
 
 def test_purchase_register_buys_for_the_token_not_the_body(client, mocked):

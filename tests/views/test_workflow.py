@@ -9,7 +9,14 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from tests.conftest import PRESCRIPTIONS, PRODUCTS, USERS
-from tests.payloads import doctor_payload, page, prescription_payload, product_payload, user_payload
+from tests.payloads import (
+    doctor_payload,
+    page,
+    prescription_payload,
+    product_payload,
+    purchase_payload,
+    user_payload,
+)
 from tests.views.conftest import ADMIN_DNI, BAD_DOCTOR, CLIENT_DNI, INVALID_RX, VALID_RX
 
 OLD_RX, NEW_RX = "a" * 24, "b" * 24
@@ -176,26 +183,32 @@ def test_search_doctor_by_name(admin_client, world, mocked):
 def test_buyer_unknown_is_cliente_number_then_named_once_learnt(admin_client, client, world, mocked):
     body = admin_client.get("/compras/3").content.decode()
     assert "Cliente #3" in body
-    from dashboard.services.people import buyers_learn
-    from dashboard.types import User
+    from dashboard.services.buyers import remember_buyer_number
 
-    buyers_learn([3], User.from_wire(user_payload(CLIENT_DNI)))
+    remember_buyer_number(CLIENT_DNI, 3)
     body = admin_client.get("/compras/3").content.decode()
     assert "Ana Quispe" in body and f"DNI {CLIENT_DNI}" in body
 
 
-def test_customer_listing_teaches_the_buyer_ids(client_client, world):
-    from dashboard.services.people import buyers_known
+def own_purchases(mocked) -> None:
+    """The customer's own list: every purchase carries their one internal id."""
+    mocked.upsert("GET", f"{USERS}/api/compras/me", json=[
+        purchase_payload(n, productos=[1], cantidades=[1], fecha=f"2025-09-{n:02d}T10:00:00", usuario_id=2)
+        for n in range(1, 5)])
 
+
+def test_customer_listing_teaches_the_buyer_ids(client_client, world, mocked):
+    from dashboard.services.buyers import known_buyer_dnis
+
+    own_purchases(mocked)
     client_client.get("/compras")
-    assert set(buyers_known([2, 3]).values()) == {CLIENT_DNI}
+    assert known_buyer_dnis([2, 3]) == {2: CLIENT_DNI}
 
 
 def test_purchase_filter_by_buyer_name(admin_client, world):
-    from dashboard.services.people import buyers_learn
-    from dashboard.types import User
+    from dashboard.services.buyers import remember_buyer_number
 
-    buyers_learn([2], User.from_wire(user_payload(CLIENT_DNI)))
+    remember_buyer_number(CLIENT_DNI, 2)
     body = admin_client.get("/compras?usuario_id=" + CLIENT_DNI).content.decode()
     assert "15 compras" in body  # the 15 purchases of buyer 2, none of buyer 3
 
@@ -283,11 +296,12 @@ def test_api_docs_say_which_amounts_were_charged(admin_client, world):
     assert "lo cobrado por unidad" in body and "a precios actuales del catálogo" in body
 
 
-def test_customer_home_teaches_the_buyer_ids(client_client, world):
-    from dashboard.services.people import buyers_known
+def test_customer_home_teaches_the_buyer_ids(client_client, world, mocked):
+    from dashboard.services.buyers import known_buyer_dnis
 
+    own_purchases(mocked)
     client_client.get("/")
-    assert buyers_known([2, 3])
+    assert known_buyer_dnis([2]) == {2: CLIENT_DNI}
 
 
 def test_audit_unreadable_history_is_said_not_shown_empty(admin_client, world, settings, tmp_path):
