@@ -1,7 +1,7 @@
 """The dashboard's pages and fragments. URL names equal view names."""
 from django.urls import path, register_converter
 
-from dashboard.views import apidocs, auth, home, operations, prescriptions, purchases, status
+from dashboard.views import apidocs, auth, decisions, home, operations, prescriptions, purchases, status
 
 
 class ObjectIdConverter:
@@ -29,7 +29,11 @@ urlpatterns = [
     path("compras/<int:purchase_id>", purchases.purchase_detail, name="purchase_detail"),
     path("compras/<int:purchase_id>/fila", purchases.purchase_row, name="purchase_row"),
     path("recetas", prescriptions.prescription_list, name="prescription_list"),
+    path("recetas/nuevas", prescriptions.prescription_news, name="prescription_news"),
+    path("recetas/historial", decisions.decision_list, name="decision_list"),
+    path("recetas/historial.csv", decisions.decision_export, name="decision_export"),
     path("recetas/<objectid:receta_id>", prescriptions.prescription_detail, name="prescription_detail"),
+    path("recetas/<objectid:receta_id>/cola", prescriptions.prescription_sidebar, name="prescription_sidebar"),
     path("recetas/<objectid:receta_id>/estado", prescriptions.prescription_set_state, name="prescription_set_state"),
     path("estado", status.status, name="status"),
     path("operaciones", operations.operations, name="operations"),

@@ -192,6 +192,12 @@ RECONCILE_ADMIN_DNI = env("RECONCILE_ADMIN_DNI", default="")
 RECONCILE_ADMIN_PASSWORD = env("RECONCILE_ADMIN_PASSWORD", default="")
 # Worker processes the server starts (run_server.sh, gunicorn.conf.py); >1 needs a shared cache.
 WEB_CONCURRENCY = env.int("WEB_CONCURRENCY", default=1)
+# Prescription decisions (append-only, fsync'ed); a Redis CACHE_URL keeps them in a shared Redis list instead.
+DECISION_AUDIT_LOG = env("DECISION_AUDIT_LOG", default=str(BASE_DIR / "var" / "decisiones.jsonl"))
+# People's names (users, doctors) shown beside DNI / CMP, cached this long; 0 reads them on every page.
+NAMES_CACHE_SECONDS = env.int("NAMES_CACHE_SECONDS", default=60)
+# How often an open queue asks for new pending prescriptions (seconds).
+QUEUE_POLL_SECONDS = env.int("QUEUE_POLL_SECONDS", default=30)
 
 # Logging: one line per event, text for people or JSON for log pipelines. --------------------------
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")

@@ -48,8 +48,10 @@ def system_tool(name: str, package: str, *, path: str | None = None) -> str:
 
 @pytest.fixture(autouse=True)
 def _isolation(request, settings, tmp_path):
-    """Fresh cache and purchase journal per test; fake upstream URLs for unit tests, with `responses` active."""
+    """Fresh cache, purchase journal and decision history per test; fake upstream URLs for unit tests, with
+    `responses` active."""
     cache.clear()
+    settings.DECISION_AUDIT_LOG = str(tmp_path / "var" / "decisiones.jsonl")
     reset_breakers()
     settings.PURCHASE_JOURNAL = str(tmp_path / "var" / "diario-compras.jsonl")
     reset_generations()

@@ -238,12 +238,18 @@ def schema() -> dict[str, Any]:
                     "type": "object", "required": ["producto_id", "cantidad", "nombre", "precio"],
                     "properties": {
                         "producto_id": {"type": "integer"}, "cantidad": {"type": "integer"},
-                        "nombre": {"type": ["string", "null"]}, "precio": {"type": ["number", "null"]},
+                        "nombre": {"type": ["string", "null"]},
+                        "precio": {"type": ["number", "null"],
+                                   "description": "Precio de lista actual del catálogo (no lo cobrado)"},
                         "tipo": {"type": ["string", "null"]}, "stock": {"type": ["integer", "null"]},
                         "requiere_receta": {"type": ["boolean", "null"]},
                         "error": {"type": "string", "description": "Producto no disponible"},
-                        "descuento": {"type": "number"}, "precio_final": {"type": "number"},
-                        "subtotal": {"type": ["number", "null"]},
+                        "descuento": {"type": "number", "description": "Solo al registrar: % de la mejor oferta "
+                                                                      "vigente, aplicado"},
+                        "precio_final": {"type": "number",
+                                         "description": "Solo al registrar: lo cobrado por unidad (con descuento)"},
+                        "subtotal": {"type": ["number", "null"],
+                                     "description": "Al registrar: lo cobrado por la línea"},
                     },
                 },
                 "Purchase": {
@@ -257,7 +263,10 @@ def schema() -> dict[str, Any]:
                         "productos": {"type": "array", "items": {"type": "integer"}},
                         "cantidades": {"type": "array", "items": {"type": "integer"}},
                         "productos_detalle": {"type": "array", "items": _ref("PurchaseLine")},
-                        "total": _money(), "incompleta": {"type": "boolean"},
+                        "total": {**_money(), "description": "Al registrar (201): lo cobrado. En un listado: "
+                                                             "a precios actuales del catálogo, solo líneas con "
+                                                             "precio conocido"},
+                        "incompleta": {"type": "boolean"},
                     },
                 },
                 "RegisteredPurchase": {"allOf": [_ref("Purchase"), {

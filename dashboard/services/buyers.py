@@ -5,7 +5,7 @@ kept in the shared cache: prescriptions' "dispensado" and the purchase journal u
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from django.core.cache import cache
 
@@ -27,7 +27,16 @@ def remember_buyer_number(dni: str, usuario_id: int | None) -> None:
     """The DNI's internal `usuarioId`, as a purchase of theirs showed it (the purchase journal uses it too)."""
     if usuario_id is not None:
         cache_try(cache.set, f"usuario_id_por_dni:{dni}", usuario_id, BUYER_ID_CACHE_SECONDS)
+        # And the other way, so that staff see the buyer of a purchase by name.
+        cache_try(cache.set, f"dni_por_usuario_id:{usuario_id}", dni, BUYER_ID_CACHE_SECONDS)
 
 
 def known_buyer_id(dni: str) -> int | None:
     return cache_try(cache.get, f"usuario_id_por_dni:{dni}")
+
+
+def known_buyer_dnis(usuario_ids: Iterable[int]) -> dict[int, str]:
+    """The DNI behind each `usuarioId` seen before (unknown ones are left out)."""
+    keys = {i: f"dni_por_usuario_id:{i}" for i in usuario_ids}
+    found = cache_try(cache.get_many, list(keys.values())) if keys else {}
+    return {i: found[key] for i, key in keys.items() if found and key in found}

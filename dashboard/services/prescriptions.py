@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from dashboard import audit
 from dashboard.clients import Upstreams, prescription_id, product_id
 from dashboard.concurrency import gather, map_concurrently
 from dashboard.errors import (
@@ -240,14 +241,19 @@ def _line_product_id(raw: Any) -> int | None:
 
 
 # Checks (pure: built from what the lookups found) ----------------------------------------------------
-def products_check(receta: Prescription, catalogue: dict[int, Product | None]) -> Check:
+def products_check(receta: Prescription, catalogue: dict[int, Product | UpstreamError | None]) -> Check:
+    """`catalogue` maps each id to its product, None (not in the catalogue) or the error reading it."""
     items = []
     for line in receta.productos:
         pid = _line_product_id(line.producto_id)
-        product = catalogue.get(pid) if pid is not None else None
+        found = catalogue.get(pid) if pid is not None else None
+        unknown = isinstance(found, UpstreamError)
+        product = None if unknown else found
         coincide = product is not None and names_match(line.nombre, product.nombre)
         if pid is None:
             mensaje = _("La línea «%(nombre)s» no indica un ID de producto válido") % {"nombre": line.nombre}
+        elif unknown:
+            mensaje = _("No se pudo verificar el producto con ID %(id)s") % {"id": pid}
         elif product is None:
             mensaje = _("El producto con ID %(id)s no existe en el catálogo") % {"id": pid}
         elif not coincide:
@@ -257,7 +263,8 @@ def products_check(receta: Prescription, catalogue: dict[int, Product | None]) -
             mensaje = _("Producto verificado")
         items.append({
             "producto_id": line.producto_id, "nombre_receta": line.nombre, "cantidad": line.cantidad,
-            "encontrado": product is not None, "nombre_catalogo": product.nombre if product else None,
+            "encontrado": None if unknown else product is not None,  # None: could not be checked
+            "nombre_catalogo": product.nombre if product else None,
             "coincide": coincide, "requiere_receta": product.requiere_receta if product else None,
             "mensaje": mensaje,
         })
@@ -265,9 +272,11 @@ def products_check(receta: Prescription, catalogue: dict[int, Product | None]) -
     if not items:
         mensaje = _("La receta no incluye productos")
     elif failed:
-        mensaje = ngettext("%(fallidos)d de %(total)d producto no superó la verificación: %(detalle)s",
-                           "%(fallidos)d de %(total)d productos no superaron la verificación: %(detalle)s",
-                           len(failed)) % {
+        # "1 de 2 productos no superó…", "2 de 3 productos no superaron…", "El producto no superó…".
+        mensaje = (ngettext("%(fallidos)d de %(total)d productos no superó la verificación: %(detalle)s",
+                            "%(fallidos)d de %(total)d productos no superaron la verificación: %(detalle)s",
+                            len(failed)) if len(items) > 1
+                   else _("El producto no superó la verificación: %(detalle)s")) % {
             "fallidos": len(failed), "total": len(items), "detalle": "; ".join(item["mensaje"] for item in failed)}
     else:
         mensaje = ngettext("%(total)d producto verificado en el catálogo",
@@ -365,10 +374,11 @@ def review_of(*, upstreams: Upstreams, caller: User, receta: Prescription,
     for failure in failures:
         if not isinstance(failure, UpstreamError):
             raise failure
-    doctor, patient, *products = (None if isinstance(r, BaseException) else r for r in results)
+    doctor, patient, *products = (r if isinstance(r, UpstreamError) or not isinstance(r, BaseException) else None
+                                  for r in results)
     productos = products_check(receta, dict(zip(product_ids, products, strict=True)))
-    medico = doctor_check(receta.medico_cmp, doctor)
-    paciente = patient_check(receta.paciente_dni, patient)
+    medico = doctor_check(receta.medico_cmp, None if isinstance(doctor, UpstreamError) else doctor)
+    paciente = patient_check(receta.paciente_dni, None if isinstance(patient, UpstreamError) else patient)
     doctor_error, patient_error, *product_errors = results
     if isinstance(doctor_error, UpstreamError):
         medico = _not_verified(medico, doctor_error)
@@ -409,14 +419,17 @@ def prescription_set_state(*, upstreams: Upstreams, caller: User, receta_id: str
         if not review.ok:
             raise PrescriptionInvalid(details={"validaciones": review.validaciones()})
         try:
-            stored = upstreams.prescriptions.prescription_set_state(rid, "validada")
+            stored = audit.recorded(lambda: upstreams.prescriptions.prescription_set_state(rid, "validada"),
+                                    caller=caller, receta=review.receta, estado=estado,
+                                    validaciones=review.validaciones())
         except UpstreamRejected as exc:
             if exc.status == 400:
                 raise _refused(exc) from exc
             raise
         return _validated_answer(upstreams, caller, review, stored)
     receta = upstreams.prescriptions.prescription_get(rid)  # an unknown id is a 404, never a blind write
-    stored = upstreams.prescriptions.prescription_set_state(rid, estado.lower())
+    stored = audit.recorded(lambda: upstreams.prescriptions.prescription_set_state(rid, estado.lower()),
+                            caller=caller, receta=receta, estado=estado, motivo=motivo)
     advertencias: list[str] = []
     if stored is None:
         stored, advertencias = _reread(upstreams, rid)

@@ -5,7 +5,7 @@ the JSON API share one enrichment and one permission rule.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
@@ -52,6 +52,7 @@ class PurchaseSummary:
     unidades: int
     top: tuple[TopProduct, ...]
     parcial: bool = False  # some line had no price (product unknown or its service down)
+    monto_conocido: bool = True  # False when no line's price could be read: the amount is unknown, not 0.00
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,7 @@ def purchases_summary(compras: list[EnrichedPurchase]) -> PurchaseSummary:
         unidades=sum(units.values()),
         top=tuple(TopProduct(pid, names[pid], units[pid], money(amounts[pid])) for pid in ranked),
         parcial=any(p.incompleta for p in compras),
+        monto_conocido=not compras or any(line.precio is not None for p in compras for line in p.lines),
     )
 
 
@@ -139,8 +141,15 @@ def purchase_report(*, upstreams: Upstreams, caller: User, filters: PurchaseFilt
                           advertencias=listing.advertencias)
 
 
+def report_kept(report: PurchaseReport, keep: Callable[[EnrichedPurchase], bool]) -> PurchaseReport:
+    """The same report restricted to the purchases `keep` accepts (order kept, summary recomputed)."""
+    compras = [p for p in report.compras if keep(p)]
+    return PurchaseReport(compras=compras, summary=purchases_summary(compras), advertencias=report.advertencias)
+
+
+# Prices are today's catalogue prices (no service stores what was charged), and the header says so.
 CSV_HEADER = ["compra_id", "fecha", "usuario_id", "producto_id", "producto", "tipo", "cantidad",
-              "precio_unitario", "subtotal", "observacion"]
+              "precio_unitario_catalogo_actual", "subtotal_catalogo_actual", "observacion"]
 
 
 def _cell(value: object) -> str:
@@ -149,15 +158,20 @@ def _cell(value: object) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
+def _money_cell(value: Decimal | None) -> str:
+    """Always 2 decimals ("3.50"); empty when the price could not be read, never 0.00."""
+    return "" if value is None else f"{money(value):.2f}"
+
+
 def purchase_csv_rows(compras: list[EnrichedPurchase]) -> Iterator[list[str]]:
     """The export: a header, then one row per product line."""
     yield CSV_HEADER
     for purchase in compras:
-        fecha = purchase.fecha.astimezone(UPSTREAM_TZ).strftime("%Y-%m-%d %H:%M:%S")
+        fecha = purchase.fecha.astimezone(UPSTREAM_TZ).strftime("%d/%m/%Y %H:%M:%S")
         for line in purchase.lines:
             yield [_cell(v) for v in (
                 purchase.id, fecha, purchase.usuario_id, line.producto_id, line.nombre, line.tipo, line.cantidad,
-                line.precio, line.subtotal, line.error,
+                _money_cell(line.precio), _money_cell(line.subtotal), line.error,
             )]
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET
 
 from dashboard.api.openapi import ERRORS_COMMON
@@ -65,6 +66,15 @@ def _resolve(schema: dict[str, Any], components: dict[str, Any]) -> dict[str, An
     return components[name] if name else schema
 
 
+# JSON types named in Spanish like the rest of the page (the JSON itself keeps its own names).
+TYPE_LABELS = {"string": gettext_lazy("texto"), "integer": gettext_lazy("entero"), "number": gettext_lazy("número"),
+               "boolean": gettext_lazy("booleano"), "object": gettext_lazy("objeto"), "null": gettext_lazy("nulo"),
+               "any": gettext_lazy("cualquiera")}
+
+
+PARAM_PLACES = {"query": gettext_lazy("consulta"), "path": gettext_lazy("ruta"), "header": gettext_lazy("cabecera")}
+
+
 def _type_text(schema: dict[str, Any], components: dict[str, Any]) -> str:
     name = _ref_name(schema)
     if name:
@@ -81,23 +91,37 @@ def _type_text(schema: dict[str, Any], components: dict[str, Any]) -> str:
     texts = []
     for k in kinds:
         if k == "array":
-            texts.append(f"array<{_type_text(schema.get('items', {}), components)}>")
+            texts.append(_("lista de %(tipo)s") % {"tipo": _type_text(schema.get("items", {}), components)})
         elif k == "string" and schema.get("maxLength") == 0:
             texts.append(_("vacío"))
         elif k == "string" and "format" in schema:
-            texts.append(f"string ({schema['format']})")
+            texts.append(f"{TYPE_LABELS['string']} ({schema['format']})")
         else:
-            texts.append(k)
+            texts.append(str(TYPE_LABELS.get(k, k)))
     return " | ".join(texts)
+
+
+# Counted units agree with their number ("mín. 1 carácter", "máx. 3 caracteres").
+_COUNTED = {
+    "minLength": lambda n: ngettext("mín. %(n)s carácter", "mín. %(n)s caracteres", n) % {"n": n},
+    "maxLength": lambda n: ngettext("máx. %(n)s carácter", "máx. %(n)s caracteres", n) % {"n": n},
+    "minItems": lambda n: ngettext("mín. %(n)s elemento", "mín. %(n)s elementos", n) % {"n": n},
+    "maxItems": lambda n: ngettext("máx. %(n)s elemento", "máx. %(n)s elementos", n) % {"n": n},
+}
 
 
 def _constraints(schema: dict[str, Any]) -> str:
     parts = []
-    for key, label in (("minimum", "≥ %s"), ("maximum", "≤ %s"), ("minLength", _("mín. %s caracteres")),
-                       ("maxLength", _("máx. %s caracteres")), ("minItems", _("mín. %s elementos")),
-                       ("maxItems", _("máx. %s elementos")), ("pattern", _("patrón %s"))):
-        if key in schema and not (key == "maxLength" and schema[key] == 0):
-            parts.append(label % schema[key])
+    for key in ("minimum", "maximum", "minLength", "maxLength", "minItems", "maxItems", "pattern"):
+        if key not in schema or (key == "maxLength" and schema[key] == 0):
+            continue
+        value = schema[key]
+        if key in _COUNTED and isinstance(value, int):
+            parts.append(_COUNTED[key](value))
+        elif key == "pattern":
+            parts.append(_("patrón %(patron)s") % {"patron": value})
+        else:
+            parts.append(("≥ %s" if key == "minimum" else "≤ %s") % value)
     for alt in schema.get("anyOf", []) + schema.get("oneOf", []):
         if "properties" not in alt and "$ref" not in alt:
             parts.extend(p for p in [_constraints(alt)] if p)
@@ -148,7 +172,8 @@ def schema_fields(schema: dict[str, Any], components: dict[str, Any], *, prefix:
 
 def _parameter(param: dict[str, Any], components: dict[str, Any]) -> dict[str, Any]:
     schema = param.get("schema", {})
-    return {"name": param["name"], "in": param["in"], "required": param.get("required", False),
+    return {"name": param["name"], "in": str(PARAM_PLACES.get(param["in"], param["in"])),
+            "required": param.get("required", False),
             "type": _type_text(schema, components), "constraints": _constraints(schema),
             "description": param.get("description", "")}
 

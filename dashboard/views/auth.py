@@ -73,5 +73,5 @@ def login(request: HttpRequest) -> HttpResponse:
 @require_POST
 def logout(request: HttpRequest) -> HttpResponse:
     sign_out(request)
-    messages.info(request, _("Cerró sesión."))
+    messages.info(request, _("Sesión cerrada. Hasta pronto."))
     return HttpResponseRedirect(reverse(settings.LOGIN_URL))

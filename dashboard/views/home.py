@@ -8,6 +8,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from dashboard.services import reports
+from dashboard.services.buyers import remember_buyer_id
 from dashboard.services.health import readiness
 from dashboard.services.prescriptions import prescriptions_list
 from dashboard.services.purchases import purchases_list
@@ -44,6 +45,7 @@ def home(request: HttpRequest) -> HttpResponse:
                                                page_size=RECENT), banners)
         if mine:
             banners.extend(w for w in mine.advertencias if w not in banners)
+            remember_buyer_id(user.dni, mine.compras)
         context.update(
             compras=mine.compras if mine else None,
             compras_total=mine.total if mine else 0,

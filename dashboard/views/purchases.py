@@ -15,21 +15,43 @@ from django.views.decorators.vary import vary_on_headers
 from dashboard.errors import BadRequest
 from dashboard.forms import PurchaseFilterForm
 from dashboard.services import reports
-from dashboard.services.purchases import PurchaseFilters, purchase_get
+from dashboard.services.buyers import remember_buyer_id
+from dashboard.services.people import people_for, users_named
+from dashboard.services.purchases import EnrichedPurchase, PurchaseFilters, purchase_get
 from dashboard.session import login_required_dashboard
 from dashboard.views.common import optional, wants_fragment
 
 
 def _filters(form: PurchaseFilterForm) -> tuple[PurchaseFilters, str]:
     data = form.cleaned_data
-    filters = PurchaseFilters(usuario_id=data.get("usuario_id"), desde=data.get("desde"), hasta=data.get("hasta"))
+    buyer = data.get("usuario_id") or ""
+    usuario_id = int(buyer) if buyer.isdigit() and len(buyer) < 8 else None
+    filters = PurchaseFilters(usuario_id=usuario_id, desde=data.get("desde"), hasta=data.get("hasta"))
     return filters, data.get("producto") or ""
 
 
 def _report(request: HttpRequest, form: PurchaseFilterForm) -> reports.PurchaseReport:
     filters, producto = _filters(form)
-    return reports.purchase_report(upstreams=request.upstreams, caller=request.dashboard_user, filters=filters,
-                                   producto=producto, order=form.order())
+    report = reports.purchase_report(upstreams=request.upstreams, caller=request.dashboard_user, filters=filters,
+                                     producto=producto, order=form.order())
+    buyer = form.cleaned_data.get("usuario_id") or ""
+    if buyer and filters.usuario_id is None and request.dashboard_user.is_admin:
+        # A DNI or a name: purchases only carry a number, so only buyers the orchestrator has seen can match.
+        people = people_for(upstreams=request.upstreams, caller=request.dashboard_user, doctors=False,
+                            usuario_ids=[p.usuario_id for p in report.compras])
+        dnis = {buyer} if buyer.isdigit() else {u.dni for u in users_named(people, buyer)}
+        report = reports.report_kept(report, lambda p: people.buyers.get(p.usuario_id) in dnis)
+    return report
+
+
+def _buyers(request: HttpRequest, compras: list[EnrichedPurchase]) -> dict[int, Any]:
+    """Each listed purchase's buyer (name and DNI) when known, by purchase id."""
+    caller = request.dashboard_user
+    if not caller.is_admin:
+        remember_buyer_id(caller.dni, compras)
+    people = people_for(upstreams=request.upstreams, caller=caller, doctors=False,
+                        usuario_ids=[p.usuario_id for p in compras])
+    return {p.id: people.buyer(p.usuario_id) for p in compras}
 
 
 @require_GET
@@ -49,9 +71,10 @@ def purchase_list(request: HttpRequest) -> HttpResponse:
     page = Paginator(report.compras, reports.PAGE_SIZE).get_page(request.GET.get("page")) if report else None
     fragment = wants_fragment(request)
     context: dict[str, Any] = {"nav": "compras", "form": form, "report": report, "page": page, "banners": banners,
-                               "fragment": fragment}
+                               "fragment": fragment, "sin_leer": bool(report and report.advertencias),
+                               "compradores": _buyers(request, list(page.object_list)) if page else {}}
     if fragment:
-        # The table alone; banners travel inside it since #alerts is not part of the swap.
+        # Filters and table; banners travel inside since #alerts is not part of the swap.
         return render(request, "dashboard/partials/purchase_table.html", context, status=status)
     return render(request, "dashboard/purchase_list.html", context, status=200 if status == 422 else status)
 
@@ -59,7 +82,8 @@ def purchase_list(request: HttpRequest) -> HttpResponse:
 def _purchase_page_or_row(request: HttpRequest, purchase_id: int, *, expanded: bool) -> HttpResponse:
     """The purchase page, or for htmx its row in the list (expanded to its lines or collapsed)."""
     purchase = purchase_get(upstreams=request.upstreams, caller=request.dashboard_user, purchase_id=purchase_id)
-    context = {"nav": "compras", "compra": purchase, "expanded": expanded, "banners": list(purchase.advertencias)}
+    context = {"nav": "compras", "compra": purchase, "expanded": expanded, "banners": list(purchase.advertencias),
+               "sin_leer": bool(purchase.advertencias), "comprador": _buyers(request, [purchase]).get(purchase.id)}
     if wants_fragment(request):
         return render(request, "dashboard/partials/purchase_row.html", context)
     return render(request, "dashboard/purchase_detail.html", context)

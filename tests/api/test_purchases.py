@@ -48,6 +48,14 @@ def test_purchase_register_answers_201_with_the_receipt(client, mocked):
     assert body["datos_adicionales"] == {"metodo_pago": "tarjeta"}
 
 
+def test_purchase_register_teaches_the_dashboard_its_buyer(client, mocked):
+    from dashboard.services.buyers import known_buyer_dnis
+
+    purchase_world(mocked, product_payload(1, precio=5.5, stock=10))
+    body = post(client, BODY).json()
+    assert known_buyer_dnis([body["usuarioId"]]) == {body["usuarioId"]: ANA}
+
+
 def test_purchase_register_buys_for_the_token_not_the_body(client, mocked):
     purchase_world(mocked, product_payload(1))
     post(client, {"productos": [1], "cantidades": [1], "dni": "99999999", "usuarioId": 77,
