@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
 from collections.abc import Mapping
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Literal
@@ -12,13 +15,22 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils.translation import gettext as _
 
+from dashboard import context
 from dashboard.clients import Upstreams
 from dashboard.clients.base import PRODUCT_ID_MAX
 from dashboard.concurrency import map_concurrently
-from dashboard.errors import BadRequest, NotFound, PermissionDenied, UpstreamError
+from dashboard.errors import (
+    SERVICE_PRODUCTS,
+    BadRequest,
+    NotFound,
+    PermissionDenied,
+    UpstreamError,
+    UpstreamTimeout,
+)
 from dashboard.money import ZERO, money
 from dashboard.services.purchases.register import is_not_found
 from dashboard.services.purchases.times import upstream_time
+from dashboard.sharedcache import cache_try
 from dashboard.types import Product, Purchase, User
 
 PAGE_SIZE_DEFAULT = 20
@@ -116,22 +128,67 @@ def purchase_get(*, upstreams: Upstreams, caller: User, purchase_id: int) -> Enr
     return replace(enriched[0], advertencias=tuple(advertencias))
 
 
-def _listing_products(upstreams: Upstreams, ids: list[int]) -> list[Product | BaseException]:
-    """Product details for listings, one call per distinct id, concurrently.
+_in_flight: dict[int, Future] = {}
+_in_flight_lock = threading.Lock()
 
-    With `PRODUCT_CACHE_SECONDS` > 0 they are cached for that long. Only listings read this cache,
-    never the stock check of a purchase; and product details are public (the products service has
-    no auth), so one cache entry per product serves every caller without leaking anything.
+
+def _listing_products(upstreams: Upstreams, ids: list[int]) -> list[Product | BaseException]:
+    """Product details for listings: one call per distinct id, all at once, shared between requests.
+
+    - Cached for `PRODUCT_CACHE_SECONDS` (default 5; 0 turns it off). Only listings read this cache,
+      never the stock check of a purchase; product details are public (the products service has no
+      auth), so one entry per product serves every caller without leaking anything.
+    - Coalesced: a product another request of this process is already fetching is not fetched
+      again; this request waits for that answer (success or failure) within its own deadline.
     """
     ttl = settings.PRODUCT_CACHE_SECONDS
     keys = {pid: f"listado:producto:{pid}" for pid in ids}
-    cached = cache.get_many(list(keys.values())) if ttl > 0 else {}
+    cached = (cache_try(cache.get_many, list(keys.values()), default={}) or {}) if ttl > 0 else {}
     missing = [pid for pid in ids if keys[pid] not in cached]
-    fetched = dict(zip(missing, map_concurrently(upstreams.products.product_get, missing, return_exceptions=True),
+    owned: list[tuple[int, Future]] = []
+    joined: dict[int, Future] = {}
+    with _in_flight_lock:
+        for pid in missing:
+            if pid in _in_flight:
+                joined[pid] = _in_flight[pid]
+            else:
+                _in_flight[pid] = future = Future()
+                owned.append((pid, future))
+
+    def fetch(item: tuple[int, Future]) -> Product:
+        pid, future = item
+        try:
+            product = upstreams.products.product_get(pid)
+        except BaseException as exc:
+            future.set_exception(exc)
+            raise
+        else:
+            future.set_result(product)
+            return product
+        finally:
+            with _in_flight_lock:
+                _in_flight.pop(pid, None)
+
+    fetched = dict(zip([pid for pid, _f in owned], map_concurrently(fetch, owned, return_exceptions=True),
                        strict=True))
+    for pid, future in joined.items():
+        fetched[pid] = _shared_result(future)
     if ttl > 0:
-        cache.set_many({keys[pid]: product for pid, product in fetched.items() if isinstance(product, Product)}, ttl)
+        fresh = {keys[pid]: product for pid, product in fetched.items() if isinstance(product, Product)}
+        if fresh:
+            cache_try(cache.set_many, fresh, ttl)
     return [cached[keys[pid]] if keys[pid] in cached else fetched[pid] for pid in ids]
+
+
+def _shared_result(future: Future) -> Product | BaseException:
+    """The answer another request is fetching, waited for no longer than this request may wait."""
+    remaining = context.current().remaining()
+    try:
+        return future.result(timeout=None if remaining is None else max(remaining, 0))
+    except FutureTimeout:
+        return UpstreamTimeout(SERVICE_PRODUCTS, details={"motivo": "plazo_de_la_solicitud_agotado"})
+    except Exception as exc:  # noqa: BLE001 - the fetch's failure, classified by the caller
+        return exc
 
 
 def _enrich(upstreams: Upstreams, purchases: list[Purchase]) -> tuple[list[EnrichedPurchase], list[str]]:
