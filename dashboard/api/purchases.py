@@ -6,8 +6,8 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from dashboard.api.json import json_body, json_response
-from dashboard.errors import UpstreamRejected
 from dashboard.auth import api_caller, confirmed
+from dashboard.errors import UpstreamRejected
 from dashboard.services import purchases as service
 from dashboard.services.buyers import remember_buyer_id
 from dashboard.services.purchase_saga.idempotency import Ticket, fingerprint, idempotency_key, new_key, run_idempotent
