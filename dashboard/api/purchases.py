@@ -5,7 +5,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from dashboard.api.json import json_body, json_response
+from dashboard.api.json import fast_json_response, json_body, json_response
 from dashboard.auth import api_caller, confirmed
 from dashboard.errors import UpstreamRejected
 from dashboard.services import purchases as service
@@ -50,7 +50,7 @@ def purchase_list_mine(request: HttpRequest) -> JsonResponse:
         raise
     caller = confirmed(pending)
     remember_buyer_id(caller.dni, listing.compras)  # for "dispensado X de Y" on the ADMIN's review page
-    return json_response(service.listing_to_wire(listing))
+    return fast_json_response(service.listing_to_wire(listing))
 
 
 @csrf_exempt
@@ -60,4 +60,4 @@ def purchase_list_all(request: HttpRequest) -> JsonResponse:
     filters, page, page_size = service.parse_purchase_filters(request.GET)
     listing = service.purchases_list(upstreams=upstreams, caller=caller, scope="all", filters=filters, page=page,
                                      page_size=page_size)
-    return json_response(service.listing_to_wire(listing))
+    return fast_json_response(service.listing_to_wire(listing))

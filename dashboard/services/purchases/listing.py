@@ -9,6 +9,7 @@ from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, replace
 from decimal import Decimal
+from functools import cached_property
 from typing import Literal
 
 from django.conf import settings
@@ -51,8 +52,9 @@ class PurchaseLine:
     requiere_receta: bool | None
     error: str | None  # "Producto no disponible" when the product is unknown or could not be read
 
-    @property
+    @cached_property
     def subtotal(self) -> Decimal | None:
+        """Rounded once (lines are shared between the purchases of a listing, see `_enrich`)."""
         return None if self.precio is None else money(self.precio * self.cantidad)
 
 
@@ -76,8 +78,9 @@ class PurchaseFilters:
     hasta: dt.date | None = None
     producto_id: int | None = None
 
-    def matches(self, purchase: Purchase) -> bool:
-        day = upstream_time(purchase.fecha).date()
+    def matches(self, purchase: Purchase, when: dt.datetime | None = None) -> bool:
+        """`when`: the purchase's time already converted (`upstream_time`), to convert it once per listing."""
+        day = (when or upstream_time(purchase.fecha)).date()
         return ((self.usuario_id is None or purchase.usuario_id == self.usuario_id)
                 and (self.desde is None or day >= self.desde)
                 and (self.hasta is None or day <= self.hasta)
@@ -107,8 +110,9 @@ def purchases_list(*, upstreams: Upstreams, caller: User, scope: Literal["me", "
         purchases = upstreams.users.purchases_all()
     else:
         purchases = upstreams.users.purchases_mine()
-    selected = sorted((p for p in purchases if filters.matches(p)), key=lambda p: (upstream_time(p.fecha), p.id),
-                      reverse=True)
+    timed = [(upstream_time(p.fecha), p) for p in purchases]  # each time converted once
+    selected = sorted(((when, p) for when, p in timed if filters.matches(p, when)),
+                      key=lambda pair: (pair[0], pair[1].id), reverse=True)
     shown = selected
     if page is not None or page_size is not None:
         page, page_size = page or 1, page_size or PAGE_SIZE_DEFAULT
@@ -124,7 +128,7 @@ def purchase_get(*, upstreams: Upstreams, caller: User, purchase_id: int) -> Enr
     found = [p for p in purchases if p.id == purchase_id]
     if not found:
         raise NotFound(_("Compra no encontrada"), code="compra_no_encontrada", details={"compra_id": purchase_id})
-    enriched, advertencias = _enrich(upstreams, found[:1])
+    enriched, advertencias = _enrich(upstreams, [(upstream_time(found[0].fecha), found[0])])
     return replace(enriched[0], advertencias=tuple(advertencias))
 
 
@@ -191,10 +195,11 @@ def _shared_result(future: Future) -> Product | BaseException:
         return exc
 
 
-def _enrich(upstreams: Upstreams, purchases: list[Purchase]) -> tuple[list[EnrichedPurchase], list[str]]:
+def _enrich(upstreams: Upstreams,
+            timed: list[tuple[dt.datetime, Purchase]]) -> tuple[list[EnrichedPurchase], list[str]]:
     # The users service stores any ids it is sent (front-ends may post to it directly): one that cannot
     # name a product (0, negative) is a line whose product is not available, not a 400 for the listing.
-    ids = sorted({pid for p in purchases for pid in p.productos if 0 < pid <= PRODUCT_ID_MAX})
+    ids = sorted({pid for _when, p in timed for pid in p.productos if 0 < pid <= PRODUCT_ID_MAX})
     results = _listing_products(upstreams, ids)
     products: dict[int, Product | None] = {}
     service_down = False
@@ -207,22 +212,31 @@ def _enrich(upstreams: Upstreams, purchases: list[Purchase]) -> tuple[list[Enric
         else:
             raise result
     advertencias = [_("Servicio de productos no disponible: detalles incompletos")] if service_down else []
-    return [_enriched(p, products) for p in purchases], advertencias
+    lines: dict[tuple[int, int], PurchaseLine] = {}  # one (immutable) line per product and quantity
+    return [_enriched(p, when, products, lines) for when, p in timed], advertencias
 
 
-def _enriched(purchase: Purchase, products: Mapping[int, Product | None]) -> EnrichedPurchase:
+def _line(pid: int, cantidad: int, product: Product | None) -> PurchaseLine:
+    return PurchaseLine(
+        producto_id=pid, cantidad=cantidad,
+        nombre=product.nombre if product else None, precio=product.precio if product else None,
+        tipo=product.tipo if product else None, stock=product.stock if product else None,
+        requiere_receta=product.requiere_receta if product else None,
+        error=None if product else PRODUCT_UNAVAILABLE,
+    )
+
+
+def _enriched(purchase: Purchase, when: dt.datetime, products: Mapping[int, Product | None],
+              shared: dict[tuple[int, int], PurchaseLine]) -> EnrichedPurchase:
     lines = []
     for pid, cantidad in zip(purchase.productos, purchase.cantidades, strict=True):
-        product = products.get(pid)
-        lines.append(PurchaseLine(
-            producto_id=pid, cantidad=cantidad,
-            nombre=product.nombre if product else None, precio=product.precio if product else None,
-            tipo=product.tipo if product else None, stock=product.stock if product else None,
-            requiere_receta=product.requiere_receta if product else None,
-            error=None if product else PRODUCT_UNAVAILABLE,
-        ))
-    total = money(sum((line.subtotal for line in lines if line.subtotal is not None), ZERO))
-    return EnrichedPurchase(id=purchase.id, fecha_compra=purchase.fecha_compra, fecha=upstream_time(purchase.fecha),
+        line = shared.get((pid, cantidad))
+        if line is None:
+            line = shared[(pid, cantidad)] = _line(pid, cantidad, products.get(pid))
+        lines.append(line)
+    # Subtotals are rounded to céntimos already: their sum is exact and needs no second rounding.
+    total = sum((line.subtotal for line in lines if line.subtotal is not None), ZERO)
+    return EnrichedPurchase(id=purchase.id, fecha_compra=purchase.fecha_compra, fecha=when,
                             usuario_id=purchase.usuario_id, lines=tuple(lines), total=total,
                             incompleta=any(line.error for line in lines))
 
