@@ -30,8 +30,8 @@ def counting(monkeypatch, module, name):
 @pytest.fixture
 def big_listing(mocked):
     FakeProducts(mocked, product_payload(1, precio=2.675), product_payload(2, precio=10))
-    mocked.get(MINE, json=[purchase_payload(n, productos=[1, 2], cantidades=[1, 3], fecha=f"2025-10-{1 + n % 28:02d}T10:00:00")
-                           for n in range(1, 301)])
+    mocked.get(MINE, json=[purchase_payload(n, productos=[1, 2], cantidades=[1, 3],
+                                            fecha=f"2025-10-{1 + n % 28:02d}T10:00:00") for n in range(1, 301)])
 
 
 def test_each_purchase_time_is_converted_once(big_listing, monkeypatch):
