@@ -117,8 +117,11 @@ def send(service: str, method: str, url: str, *, params: dict[str, Any] | None, 
         prepared.headers["Content-Length"] = str(len(prepared.body or b""))
     prepared.hooks = {"response": []}
     prepared._cookies = None  # noqa: SLF001 - what prepare_cookies leaves when there are none
+    session = session_for(service)
+    # Without UPSTREAM_TRUST_ENV there are no proxies: saying so spares `send` a lookup per call.
+    extra: dict[str, Any] = {} if session.trust_env else {"proxies": {}}
     with upstream_slot(service):
-        return session_for(service).send(prepared, timeout=timeout, allow_redirects=True)
+        return session.send(prepared, timeout=timeout, allow_redirects=True, **extra)
 
 
 def reset_sessions() -> None:
