@@ -131,7 +131,9 @@ class BareClient:
                                           for pid in lines]
         reads += [lambda: self.get(self.products + "/api/ofertas/all"),
                   lambda: self.get(f"{self.prescriptions}/api/recetas/filter?dni={dni}&estado=validada&pagesize=100")]
-        run = (lambda calls: [c() for c in calls]) if naive else (lambda calls: list(self.pool.map(lambda c: c(), calls)))
+        def run(calls: list[Callable[[], Any]]) -> list[Any]:
+            return [c() for c in calls] if naive else list(self.pool.map(lambda c: c(), calls))
+
         products = run(reads)[:len(lines)]
 
         def put(product: dict[str, Any]) -> Any:
@@ -285,7 +287,8 @@ class Bench:
                                           (dni, "CLIENTE"), purchases, self.args.repeat))
             if workload == self.args.identity_workload:
                 # A new token every time: no cached identity, so /api/user/me is on the path (or beside it).
-                first = self.orchestrated(self.cold, "GET", "/compras/me", lambda: self.fresh_token(dni, "CLIENTE"))
+                first = self.orchestrated(self.cold, "GET", "/compras/me",
+                                          lambda: self.fresh_token(dni, "CLIENTE"))
                 rows.append({**rows[-1], "caso": "GET /compras/me, token nuevo", "p50": first["p50"],
                              "p95": first["p95"], "calls": first["calls"], "cpu_ms": first["cpu_ms"],
                              "default_p50": None, "naive": None})
@@ -309,7 +312,8 @@ class Bench:
         result = self.orchestrated(self.default, "POST", "/compras", lambda: admin, body, repeat=repeat)
         bare = self.timed(lambda: self.bare.purchase(admin, ADMIN_DNI, cheap), repeat)
         naive = self.timed(lambda: self.bare.purchase(admin, ADMIN_DNI, cheap, naive=True), 3)
-        return {"caso": "POST /compras", "carga": "3 líneas", **{k: result[k] for k in ("p50", "p95", "calls", "cpu_ms")},
+        return {"caso": "POST /compras", "carga": "3 líneas",
+                **{k: result[k] for k in ("p50", "p95", "calls", "cpu_ms")},
                 "default_p50": None, "bare": statistics.median(bare), "naive": statistics.median(naive),
                 "floor": 3 * self.args.latency_ms}
 
@@ -335,7 +339,8 @@ class Bench:
             results = [t for times in pool.map(lambda _: client(), range(self.args.clients)) for t in times]
         elapsed = time.perf_counter() - started
         return {"rps": len(results) / elapsed, "p50": statistics.median(results), "p95": percentile(results, 95),
-                "n": len(results), "errors": errors[0], "cpu_ms": (orchestrator.cpu() - cpu_before) * 1000 / len(results)}
+                "n": len(results), "errors": errors[0],
+                "cpu_ms": (orchestrator.cpu() - cpu_before) * 1000 / len(results)}
 
 
 def _ms(value: float | None) -> str:
