@@ -288,7 +288,7 @@ class Bench:
             if workload == self.args.identity_workload:
                 # A new token every time: no cached identity, so /api/user/me is on the path (or beside it).
                 first = self.orchestrated(self.cold, "GET", "/compras/me",
-                                          lambda: self.fresh_token(dni, "CLIENTE"))
+                                          lambda dni=dni: self.fresh_token(dni, "CLIENTE"))
                 rows.append({**rows[-1], "caso": "GET /compras/me, token nuevo", "p50": first["p50"],
                              "p95": first["p95"], "calls": first["calls"], "cpu_ms": first["cpu_ms"],
                              "default_p50": None, "naive": None})
