@@ -279,6 +279,10 @@ class Bench:
         rows: list[dict[str, Any]] = []
         extra: dict[str, Any] = {}
         admin = token(ADMIN_DNI, "ADMIN")
+        # CPU per call first, while the sandbox has no latency injected yet.
+        measured = subprocess.run([sys.executable, "-m", "bench.calls", self.products, "--calls", "1000"], cwd=ROOT,
+                                  capture_output=True, text=True, timeout=300, check=True)
+        extra["calls_cpu"] = json.loads(measured.stdout)
         for workload in self.args.workloads.split(","):
             purchases, distinct = (int(x) for x in workload.split("x"))
             self.reset()
@@ -371,6 +375,11 @@ def render(args: argparse.Namespace, rows: list[dict[str, Any]], extra: dict[str
             f"| {row['cpu_ms']:.1f} | {row['floor']:.0f} | {_ms(row['bare'])} | {_ms(row['naive'])} "
             f"| {_ratio(row['p50'], row['bare'])} | {_ratio(row['p50'], row['floor'])} "
             f"| {_ratio(row['naive'], row['p50'])} | {_ms(row['default_p50'])} |")
+    if "calls_cpu" in extra:
+        cpu = extra["calls_cpu"]
+        lines += ["", f"CPU por llamada upstream (una a la vez, sin latencia, `python -m bench.calls`): orquestador "
+                      f"{cpu['orquestador']:.3f} ms, `requests` a secas {cpu['requests']:.3f} ms, urllib3 a secas "
+                      f"{cpu['urllib3']:.3f} ms."]
     for name, tput in extra.get("throughput", {}).items():
         lines += ["", f"Rendimiento {name} con {args.clients} clientes concurrentes (GET /compras/me, "
                       f"{args.identity_workload}): {tput['rps']:.1f} sol/s, p50 {tput['p50']:.1f} ms, "
