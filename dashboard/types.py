@@ -172,6 +172,9 @@ class Purchase:
 
     @classmethod
     def from_wire(cls, data: Any, zone: dt.tzinfo = dt.UTC) -> Purchase:
+        fast = cls._from_wire_fast(data, zone)  # a listing parses thousands: the common shape in one pass
+        if fast is not None:
+            return fast
         productos = tuple(_list(data, "productos"))
         cantidades = tuple(_list(data, "cantidades"))
         if len(productos) != len(cantidades) or not all(
@@ -187,6 +190,22 @@ class Purchase:
             productos=productos,
             cantidades=cantidades,
         )
+
+    @classmethod
+    def _from_wire_fast(cls, data: Any, zone: dt.tzinfo = dt.UTC) -> Purchase | None:
+        """The same checks for a well-formed purchase (exact types: bool is not int); None sends
+        anything else through `from_wire`'s slow path and its precise error."""
+        if type(data) is not dict:
+            return None
+        pid, fecha_compra, usuario_id = data.get("id"), data.get("fechaCompra"), data.get("usuarioId")
+        productos, cantidades = data.get("productos"), data.get("cantidades")
+        if (type(pid) is not int or type(fecha_compra) is not str or not (usuario_id is None or type(usuario_id) is int)
+                or type(productos) is not list or type(cantidades) is not list or len(productos) != len(cantidades)
+                or not all(type(v) is int for v in productos) or not all(type(v) is int for v in cantidades)):
+            return None
+        fecha = parse_naive_datetime(fecha_compra, zone)
+        return cls(id=pid, fecha_compra=fecha.astimezone(LIMA).isoformat(), fecha=fecha, usuario_id=usuario_id,
+                   productos=tuple(productos), cantidades=tuple(cantidades))
 
 
 @dataclass(frozen=True)

@@ -152,7 +152,10 @@ URL_RECETAS_MEDICOS = env("URL_RECETAS_MEDICOS", default="http://localhost:8083"
 JWT_SECRET = env("JWT_SECRET", default="")
 UPSTREAM_CONNECT_TIMEOUT = env.float("UPSTREAM_CONNECT_TIMEOUT", default=2.0)
 UPSTREAM_READ_TIMEOUT = env.float("UPSTREAM_READ_TIMEOUT", default=5.0)
-UPSTREAM_MAX_CONCURRENCY = env.int("UPSTREAM_MAX_CONCURRENCY", default=16)
+# In-flight calls per upstream per process (shared fairly between requests; also its keep-alive pool),
+# and concurrent calls of one request (a listing fetches up to this many distinct products at once).
+UPSTREAM_MAX_CONCURRENCY = env.int("UPSTREAM_MAX_CONCURRENCY", default=64)
+UPSTREAM_REQUEST_FANOUT = env.int("UPSTREAM_REQUEST_FANOUT", default=64)
 READY_TIMEOUT = env.float("READY_TIMEOUT", default=2.0)
 # Honour HTTP(S)_PROXY / NO_PROXY / .netrc for upstream calls (off: they are internal services).
 UPSTREAM_TRUST_ENV = env.bool("UPSTREAM_TRUST_ENV", default=False)
@@ -176,7 +179,8 @@ MAX_LINEAS = env.int("MAX_LINEAS", default=50)
 MAX_CANTIDAD = env.int("MAX_CANTIDAD", default=999)
 ME_CACHE_SECONDS = env.int("ME_CACHE_SECONDS", default=60)
 # Product details cached for purchase listings only (never for stock checks); 0 turns it off.
-PRODUCT_CACHE_SECONDS = env.int("PRODUCT_CACHE_SECONDS", default=0)
+# A few seconds: a price or stock changed upstream shows in listings at most this late.
+PRODUCT_CACHE_SECONDS = env.int("PRODUCT_CACHE_SECONDS", default=5)
 STOCK_LOCK_TIMEOUT = env.float("STOCK_LOCK_TIMEOUT", default=10.0)
 STOCK_LOCK_WAIT = env.float("STOCK_LOCK_WAIT", default=5.0)
 # The purchase journal (write-ahead, append + fsync; a Redis list instead when CACHE_URL is Redis,

@@ -100,6 +100,7 @@ def test_calls_on_worker_threads_keep_the_trace_of_their_request(mocked):
 # Logs --------------------------------------------------------------------------------------------------
 def test_log_lines_carry_the_trace_id(client, mocked, caplog):
     caplog.set_level(logging.INFO)
+    caplog.set_level(logging.DEBUG, logger="dashboard.upstream")  # a call that succeeds logs at DEBUG
     mock_listing(mocked)
     client.get("/api/orchestrator/compras/me", HTTP_TRACEPARENT=TRACEPARENT, **AUTH)
     records = [r for r in caplog.records if r.name in ("dashboard.request", "dashboard.upstream")]
@@ -140,6 +141,7 @@ def test_opentelemetry_exports_a_server_span_and_a_client_span_per_upstream_call
     from opentelemetry.trace import SpanKind
 
     caplog.set_level(logging.INFO)
+    caplog.set_level(logging.DEBUG, logger="dashboard.upstream")
     mock_listing(mocked)
     response = Client().get("/api/orchestrator/compras/me", HTTP_TRACEPARENT=TRACEPARENT, **AUTH)
     assert response.status_code == 200

@@ -5,7 +5,9 @@ import json
 import math
 from typing import Any
 
-from django.http import HttpRequest, JsonResponse
+import orjson
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.functional import Promise
 
 from dashboard.errors import BadRequest
 
@@ -13,6 +15,20 @@ from dashboard.errors import BadRequest
 def json_response(data: Any, status: int = 200) -> JsonResponse:
     # allow_nan=False: NaN/Infinity are not JSON; failing here is better than sending a body no client parses.
     return JsonResponse(data, status=status, safe=False, json_dumps_params={"ensure_ascii": False, "allow_nan": False})
+
+
+def fast_json_response(data: Any, status: int = 200) -> HttpResponse:
+    """`json_response` through orjson, for large bodies built from upstream data (purchase listings).
+
+    Several times faster on 20,000 purchases. Only for bodies whose numbers are finite by construction
+    (money from `Decimal`): orjson writes NaN as null where `json_response` refuses it.
+    """
+    def default(value: Any) -> Any:
+        if isinstance(value, Promise):  # lazy translations
+            return str(value)
+        raise TypeError(type(value).__name__)
+
+    return HttpResponse(orjson.dumps(data, default=default), status=status, content_type="application/json")
 
 
 def _no_constants(name: str) -> Any:

@@ -132,6 +132,13 @@ def schema() -> dict[str, Any]:
             }},
             "/compras/all": {"get": {
                 "summary": "Compras de todos (ADMIN), con filtros y paginación opcional",
+                "description": (
+                    "Más recientes primero (empates por id). Sin `page` ni `page_size` responde todas las "
+                    "compras que pasan los filtros, en un solo cuerpo (20.000 compras ≈ 9 MB). Con "
+                    "cualquiera de los dos responde solo esa página y añade `total` (compras tras los "
+                    f"filtros), `page` y `page_size` (por defecto {PAGE_SIZE_DEFAULT}, máximo {PAGE_SIZE_MAX}); "
+                    "una página fuera de rango responde `compras: []`. Los filtros y la página se aplican "
+                    "antes de leer productos: solo se consultan los productos de la página."),
                 "operationId": "purchase_list_all", "security": bearer, "parameters": listing_params,
                 "responses": _with("400", "401", "403", "429", "502", "503", "504",
                                    **{"200": _json(_ref("PurchaseListing"), "Compras")}),

@@ -5,8 +5,9 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from dashboard.api.json import json_body, json_response
-from dashboard.auth import api_caller
+from dashboard.api.json import fast_json_response, json_body, json_response
+from dashboard.auth import api_caller, confirmed
+from dashboard.errors import UpstreamRejected
 from dashboard.services import purchases as service
 from dashboard.services.buyers import remember_buyer_id
 from dashboard.services.purchase_saga.idempotency import Ticket, fingerprint, idempotency_key, new_key, run_idempotent
@@ -40,10 +41,16 @@ def purchase_register(request: HttpRequest) -> JsonResponse:
 @csrf_exempt
 @require_GET
 def purchase_list_mine(request: HttpRequest) -> JsonResponse:
-    caller, upstreams = api_caller(request)
-    listing = service.purchases_list(upstreams=upstreams, caller=caller, scope="me")
+    # With JWT_SECRET the identity call runs alongside the listing's first stage (see dashboard.auth).
+    pending, upstreams = api_caller(request, deferred=True)
+    try:
+        listing = service.purchases_list(upstreams=upstreams, caller=pending, scope="me")
+    except UpstreamRejected:
+        confirmed(pending)  # a token the users service refuses is a 401, whatever the listing hit
+        raise
+    caller = confirmed(pending)
     remember_buyer_id(caller.dni, listing.compras)  # for "dispensado X de Y" on the ADMIN's review page
-    return json_response(service.listing_to_wire(listing))
+    return fast_json_response(service.listing_to_wire(listing))
 
 
 @csrf_exempt
@@ -53,4 +60,4 @@ def purchase_list_all(request: HttpRequest) -> JsonResponse:
     filters, page, page_size = service.parse_purchase_filters(request.GET)
     listing = service.purchases_list(upstreams=upstreams, caller=caller, scope="all", filters=filters, page=page,
                                      page_size=page_size)
-    return json_response(service.listing_to_wire(listing))
+    return fast_json_response(service.listing_to_wire(listing))

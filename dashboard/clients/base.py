@@ -2,7 +2,8 @@
 
 It owns, once for all services: the pooled session per upstream per process, the base URL and
 timeouts from settings, the forwarded `Authorization`, `X-Request-ID` and `traceparent` (a child span
-per call), one log line and the upstream metrics per call,
+per call), a slot of the upstream's fair in-flight limit (`dashboard.concurrency.upstream_slot`), one
+DEBUG log line (the request's INFO line sums its calls) and the upstream metrics per call,
 id validation before a URL is built, and the mapping of every failure to the error tree:
 refused -> 503, timeout -> 504, 5xx or a body that breaks the contract -> 502, 4xx -> the
 upstream's status and message (any of its three error dialects, or HTML).
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import html
+import json as jsonlib
 import logging
 import random
 import re
@@ -18,16 +20,18 @@ import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
 
 import requests
 import urllib3
 from django.conf import settings
 from requests.adapters import HTTPAdapter
+from requests.structures import CaseInsensitiveDict
 
 from dashboard import context, metrics
 from dashboard.clients.breakers import breaker_for
+from dashboard.concurrency import SlotTimeout, upstream_slot
 from dashboard.errors import (
     BadRequest,
     UpstreamError,
@@ -83,13 +87,41 @@ def session_for(service: str) -> requests.Session:
             # Reading proxies and ~/.netrc from the environment costs CPU on every call; the upstreams
             # are internal services, so only UPSTREAM_TRUST_ENV=True turns that back on.
             session.trust_env = settings.UPSTREAM_TRUST_ENV
-            pool = max(settings.UPSTREAM_MAX_CONCURRENCY, 10)
+            pool = max(settings.UPSTREAM_MAX_CONCURRENCY, 10)  # the in-flight limit per upstream
             # No automatic retries here: writes must never be repeated behind the caller's back.
             adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool, max_retries=0)
             session.mount("http://", adapter)
             session.mount("https://", adapter)
             _sessions[service] = session
         return session
+
+
+def send(service: str, method: str, url: str, *, params: dict[str, Any] | None, json: Any,
+         headers: dict[str, str], timeout: tuple[float, float]) -> requests.Response:
+    """The lightest path through `requests`: a request prepared here, sent by the pooled session.
+
+    `Session.request` merges session settings, cookies, hooks and environment on every call (a third
+    of a call's CPU, see docs/performance.md); the URL here is already built from validated parts and
+    the session has none of those, so the prepared request is made directly. `Session.send` (what
+    OpenTelemetry instruments) and its adapter still do the rest.
+    """
+    prepared = requests.PreparedRequest()
+    prepared.method = method
+    prepared.url = url + ("?" + urlencode(params, doseq=True) if params else "")
+    prepared.headers = CaseInsensitiveDict(headers)
+    prepared.body = None
+    if json is not None:
+        prepared.body = jsonlib.dumps(json, allow_nan=False).encode()
+        prepared.headers["Content-Type"] = "application/json"
+    if prepared.body is not None or method in ("POST", "PUT", "PATCH"):
+        prepared.headers["Content-Length"] = str(len(prepared.body or b""))
+    prepared.hooks = {"response": []}
+    prepared._cookies = None  # noqa: SLF001 - what prepare_cookies leaves when there are none
+    session = session_for(service)
+    # Without UPSTREAM_TRUST_ENV there are no proxies: saying so spares `send` a lookup per call.
+    extra: dict[str, Any] = {} if session.trust_env else {"proxies": {}}
+    with upstream_slot(service):
+        return session.send(prepared, timeout=timeout, allow_redirects=True, **extra)
 
 
 def reset_sessions() -> None:
@@ -235,17 +267,16 @@ class BaseClient:
         outcome = "error"
         try:
             try:
-                response = session_for(self.service).request(
-                    method, url, params=params, json=json, headers=headers, timeout=timeout
-                )
+                response = send(self.service, method, url, params=params, json=json, headers=headers,
+                                timeout=timeout)
                 status = response.status_code
                 outcome = metrics.upstream_outcome(status)
                 # With OpenTelemetry on, its requests instrumentation sent its own client span instead.
                 traceparent = response.request.headers.get("traceparent", traceparent)
-            except requests.Timeout as exc:
+            except (requests.Timeout, SlotTimeout) as exc:
                 status = outcome = "timeout"
                 error: UpstreamError = UpstreamTimeout(self.service)
-                error.may_have_landed = not isinstance(exc, requests.ConnectTimeout)
+                error.may_have_landed = not isinstance(exc, (requests.ConnectTimeout, SlotTimeout))
                 raise error from exc
             except requests.ConnectionError as exc:
                 status = outcome = "unreachable"
@@ -258,13 +289,15 @@ class BaseClient:
                 ended = time.perf_counter()
                 elapsed_ms = (ended - started) * 1000
                 context.current().record_upstream(started, ended)
-                logger.info(
-                    "upstream %s %s %s -> %s in %.1f ms",
-                    self.service, method, path_template, status, elapsed_ms,
-                    extra={"servicio": self.service, "metodo": method, "ruta": path_template,
-                           "estado": status, "ms": round(elapsed_ms, 1),
-                           "span_id": traceparent.split("-")[2]},
-                )
+                level = logging.DEBUG if outcome == "success" else logging.INFO
+                if logger.isEnabledFor(level):
+                    logger.log(
+                        level, "upstream %s %s %s -> %s in %.1f ms",
+                        self.service, method, path_template, status, elapsed_ms,
+                        extra={"servicio": self.service, "metodo": method, "ruta": path_template,
+                               "estado": status, "ms": round(elapsed_ms, 1),
+                               "span_id": traceparent.split("-")[2]},
+                    )
             try:
                 return self._interpret(response, parse, expect_json)
             except UpstreamFailed:

@@ -120,13 +120,13 @@ def test_client_uses_timeouts_from_settings(mocked, settings, monkeypatch):
     settings.UPSTREAM_CONNECT_TIMEOUT = 1.5
     settings.UPSTREAM_READ_TIMEOUT = 3.5
     seen = {}
-    original = requests.Session.request
+    original = requests.Session.send
 
-    def spy(self, method, url, **kwargs):
+    def spy(self, prepared, **kwargs):
         seen["timeout"] = kwargs.get("timeout")
-        return original(self, method, url, **kwargs)
+        return original(self, prepared, **kwargs)
 
-    monkeypatch.setattr(requests.Session, "request", spy)
+    monkeypatch.setattr(requests.Session, "send", spy)
     mocked.get(f"{PRODUCTS}/api/productos/1", json=product_payload(1))
     ProductsClient().product_get(1)
     assert seen["timeout"] == (1.5, 3.5)
@@ -162,7 +162,7 @@ def test_client_refuses_to_send_negative_stock(mocked):
 def test_client_logs_one_line_per_call_without_secrets(mocked, caplog):
     mocked.post(f"{USERS}/api/auth/login", json={"token": TOKEN})
     mocked.get(f"{USERS}/api/user/me", json=user_payload())
-    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="dashboard.upstream")  # calls that succeed log at DEBUG
     UsersClient().login(dni="72345678", password="S3creta!Clave")
     UsersClient(token=TOKEN).me()
     upstream_lines = [r for r in caplog.records if r.name == "dashboard.upstream"]

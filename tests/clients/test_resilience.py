@@ -115,13 +115,13 @@ def test_deadline_spent_means_no_call(mocked):
 def test_deadline_clips_the_timeout(mocked, monkeypatch, settings):
     settings.UPSTREAM_READ_TIMEOUT = 5
     seen = {}
-    original = requests.Session.request
+    original = requests.Session.send
 
-    def spy(self, method, url, **kwargs):
+    def spy(self, prepared, **kwargs):
         seen["timeout"] = kwargs["timeout"]
-        return original(self, method, url, **kwargs)
+        return original(self, prepared, **kwargs)
 
-    monkeypatch.setattr(requests.Session, "request", spy)
+    monkeypatch.setattr(requests.Session, "send", spy)
     mocked.get(URL, json=product_payload(1))
     ctx, token = context.begin("r", deadline_seconds=1.0)
     try:

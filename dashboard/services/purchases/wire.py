@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 from dashboard import metrics
 from dashboard.money import money_wire
-from dashboard.services.purchases.listing import EnrichedPurchase, PurchaseListing
+from dashboard.services.purchases.listing import EnrichedPurchase, PurchaseLine, PurchaseListing
 from dashboard.services.purchases.register import PurchaseReceipt
 from dashboard.types import Product, Purchase
 
@@ -66,25 +66,40 @@ def _product_keys(producto_id: int, cantidad: int, product: Product | None) -> d
             "stock": product.stock if product else None}
 
 
-def purchase_to_wire(purchase: EnrichedPurchase) -> dict[str, Any]:
-    """A listed purchase as the API spec shows it: both key sets, money as numbers."""
+def _line_to_wire(line: PurchaseLine) -> dict[str, Any]:
+    wire = {"producto_id": line.producto_id, "cantidad": line.cantidad, "nombre": line.nombre,
+            "precio": money_wire(line.precio), "tipo": line.tipo, "stock": line.stock,
+            "requiere_receta": line.requiere_receta}
+    if line.error:
+        wire["error"] = line.error
+    return wire
+
+
+def purchase_to_wire(purchase: EnrichedPurchase, lines: dict[int, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """A listed purchase as the API spec shows it: both key sets, money as numbers.
+
+    `lines`: the wire form of lines already written, by line identity (a listing shares one line
+    object per product and quantity, so each is rounded and built once however many purchases hold it).
+    """
+    if lines is None:
+        lines = {}
     detail = []
     for line in purchase.lines:
-        wire = {"producto_id": line.producto_id, "cantidad": line.cantidad, "nombre": line.nombre,
-                "precio": money_wire(line.precio), "tipo": line.tipo, "stock": line.stock,
-                "requiere_receta": line.requiere_receta}
-        if line.error:
-            wire["error"] = line.error
+        wire = lines.get(id(line))
+        if wire is None:
+            wire = lines[id(line)] = _line_to_wire(line)
         detail.append(wire)
     return {"id": purchase.id, "fecha_compra": purchase.fecha_compra, "usuario_id": purchase.usuario_id,
             "fechaCompra": purchase.fecha_compra, "usuarioId": purchase.usuario_id,
             "productos": [line.producto_id for line in purchase.lines],
             "cantidades": [line.cantidad for line in purchase.lines],
-            "productos_detalle": detail, "total": money_wire(purchase.total), "incompleta": purchase.incompleta}
+            # The total is a sum of rounded subtotals (already céntimos): no second rounding.
+            "productos_detalle": detail, "total": float(purchase.total), "incompleta": purchase.incompleta}
 
 
 def listing_to_wire(listing: PurchaseListing) -> dict[str, Any]:
-    body: dict[str, Any] = {"compras": [purchase_to_wire(p) for p in listing.compras]}
+    lines: dict[int, dict[str, Any]] = {}
+    body: dict[str, Any] = {"compras": [purchase_to_wire(p, lines) for p in listing.compras]}
     if listing.advertencias:
         body["advertencias"] = listing.advertencias
     if listing.page is not None:
