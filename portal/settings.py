@@ -161,6 +161,8 @@ READY_TIMEOUT = env.float("READY_TIMEOUT", default=2.0)
 UPSTREAM_TRUST_ENV = env.bool("UPSTREAM_TRUST_ENV", default=False)
 # No chain of upstream calls made for one request may run past this many seconds.
 UPSTREAM_DEADLINE = env.float("UPSTREAM_DEADLINE", default=8.0)
+# Largest upstream answer read (bytes); larger -> 502 respuesta_invalida, never read whole.
+UPSTREAM_MAX_BYTES = env.int("UPSTREAM_MAX_BYTES", default=10 * 1024 * 1024)
 # Idempotent reads (GET) are retried once on connection errors and 502/503/504; writes never.
 UPSTREAM_GET_RETRIES = env.int("UPSTREAM_GET_RETRIES", default=1)
 BREAKER_FAIL_MAX = env.int("BREAKER_FAIL_MAX", default=5)

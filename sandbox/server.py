@@ -61,6 +61,8 @@ class Response:
     body: bytes = b""
     content_type: str = "application/json"
     headers: dict[str, str] = field(default_factory=dict)
+    trickle_seconds: float = 0.0  # pause before each byte of the body (a hostile, trickling upstream)
+    trickle_release: threading.Event | None = None  # set: stop pausing (faults cleared)
 
     @property
     def is_json(self) -> bool:
@@ -174,8 +176,17 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(response.body)))
         self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(response.body)
+        if self.command == "HEAD":
+            return
+        if response.trickle_seconds > 0:
+            self.wfile.flush()
+            release = response.trickle_release or threading.Event()
+            for index in range(len(response.body)):
+                release.wait(response.trickle_seconds)
+                self.wfile.write(response.body[index:index + 1])
+                self.wfile.flush()
+            return
+        self.wfile.write(response.body)
 
     def _read_body(self) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
