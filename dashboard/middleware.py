@@ -111,7 +111,8 @@ class BodySizeLimitMiddleware:
 
 
 class ApiRateLimitMiddleware:
-    """Per-client request budget for the API (by token when there is one, else by address)."""
+    """Request budgets for the API: a signed-in caller (a token verified before) spends only its own
+    per-token budget; anonymous requests and tokens not yet verified spend their address's."""
 
     EXEMPT = ("/api/orchestrator/health", "/api/orchestrator/echo", "/api/orchestrator/ready")
 
@@ -120,16 +121,33 @@ class ApiRateLimitMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if is_api(request) and request.method != "OPTIONS" and request.path not in self.EXEMPT:
-            address = ratelimit.client_ip(request)
-            token = request.headers.get("Authorization")
-            wait = ratelimit.hit("api-address", address, limit=settings.API_RATE_LIMIT_PER_ADDRESS, window=60)
-            if wait is None and token:
-                wait = ratelimit.hit("api", token, limit=settings.API_RATE_LIMIT, window=60)
-            elif wait is None:
-                wait = ratelimit.hit("api", address, limit=settings.API_RATE_LIMIT, window=60)
+            wait = self._spend(request)
             if wait is not None:
                 return render_error(request, TooManyRequests(retry_after=wait))
         return self.get_response(request)
+
+    @staticmethod
+    def _spend(request: HttpRequest) -> int | None:
+        from dashboard.auth import bearer_token_or_none, caller_for_token
+        from dashboard.clients import upstreams_for
+
+        token = bearer_token_or_none(request)
+        if token and ratelimit.token_is_known(token):
+            return ratelimit.hit("api-token", token, limit=settings.API_RATE_LIMIT, window=60)
+        address = ratelimit.client_ip(request)
+        wait = ratelimit.hit("api-address", address, limit=settings.API_RATE_LIMIT_PER_ADDRESS, window=60)
+        if wait is None or token is None:
+            return wait
+        # The address's budget is spent (an anonymous flood behind the same proxy?) and a token came
+        # that was never verified here: verify it rather than refuse a signed-in caller. At most
+        # API_RATE_LIMIT such checks per address per minute, so invented tokens buy nothing.
+        if ratelimit.hit("api-verify", address, limit=settings.API_RATE_LIMIT, window=60) is not None:
+            return wait
+        try:
+            caller_for_token(token, upstreams_for(token))
+        except OrchestratorError:
+            return wait
+        return ratelimit.hit("api-token", token, limit=settings.API_RATE_LIMIT, window=60)
 
 
 class SecurityHeadersMiddleware:

@@ -102,10 +102,13 @@ CONTENT_SECURITY_POLICY = env(
     "connect-src 'self'; font-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'; "
     "object-src 'none'",
 )
-# Requests per minute per API client (token, or address without one), and per address whatever
-# the token (so inventing tokens does not buy a fresh budget).
+# API requests per minute per signed-in caller (a token verified once), and per client address for
+# everyone else (no token, or one not verified yet: inventing tokens buys no fresh budget).
 API_RATE_LIMIT = env.int("API_RATE_LIMIT", default=300)
 API_RATE_LIMIT_PER_ADDRESS = env.int("API_RATE_LIMIT_PER_ADDRESS", default=1200)
+# Proxies in front of the orchestrator that each append to X-Forwarded-For (0: none, the client
+# address is the connection's). Only that many entries from the right are believed.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 
 # Requests larger than this answer 413 (JSON under /api/).
 MAX_BODY_BYTES = env.int("MAX_BODY_BYTES", default=64 * 1024)
