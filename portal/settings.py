@@ -1,8 +1,8 @@
 """Settings for the orchestrator, read from the environment (and `.env`) with django-environ.
 
 Every variable is listed, with its default and meaning, in `.env.example` and the README.
-The orchestrator owns no data: no database, signed-cookie sessions, a cache for locks,
-idempotency keys, rate limits and the `/api/user/me` cache.
+The orchestrator owns no data: no database; a cache for sessions, locks, idempotency keys, rate
+limits and the `/api/user/me` cache.
 """
 import re
 from pathlib import Path
@@ -75,7 +75,9 @@ if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
     CACHES["default"]["BACKEND"] = "dashboard.cache.RedisCache"  # the same, counting failed operations
 
 # Sessions and cookies ----------------------------------------------------------------------------
-SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
+# Server-side sessions in the cache (Redis when CACHE_URL is Redis): the cookie is an opaque id,
+# the upstream token never leaves the server, and signing out deletes the session for good.
+SESSION_ENGINE = "django.contrib.sessions.backends.cache"
 SESSION_COOKIE_NAME = "botica_sesion"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

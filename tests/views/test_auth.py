@@ -5,8 +5,10 @@ import datetime as dt
 
 import pytest
 import requests
+from django.core.cache import cache
 from django.test import Client
 
+from dashboard.session import EXPIRED_NOTICE_SECONDS
 from tests.conftest import USERS
 from tests.payloads import user_payload
 from tests.views.conftest import ADMIN_DNI, make_token, sign_in
@@ -102,7 +104,8 @@ def test_login_session_expires_with_the_token(client, mocked):
     cookie = client.cookies["botica_sesion"]
     assert cookie["httponly"]
     assert cookie["samesite"] == "Lax"
-    assert 0 < int(cookie["max-age"]) <= 600
+    # The session (server-side) outlives the token only to say why the person must sign in again.
+    assert 0 < int(cookie["max-age"]) <= 600 + EXPIRED_NOTICE_SECONDS
 
 
 def test_login_keeps_no_password_in_session(client, mocked):
@@ -127,9 +130,39 @@ def test_expired_token_sends_back_to_login(client, mocked, world):
     session = client.session
     session["token_exp"] = int((dt.datetime.now() - dt.timedelta(minutes=1)).timestamp())
     session.save()
-    client.cookies["botica_sesion"] = session.session_key  # signed cookies: the key IS the data
+    client.cookies["botica_sesion"] = session.session_key
     response = client.get("/compras")
     assert response.status_code == 302 and response["Location"].startswith("/login?next=")
+    assert "Su sesión expiró" in client.get(response["Location"]).content.decode()
+
+
+def test_a_session_the_server_no_longer_has_lands_on_login_saying_it_expired(client, mocked, world):
+    sign_in(client, mocked)
+    cache.clear()  # the session is gone server-side (expired, evicted, restarted)
+    response = client.get("/compras")
+    assert response.status_code == 302 and response["Location"].startswith("/login?next=")
+    page = client.get(response["Location"]).content.decode()
+    assert "Su sesión expiró" in page
+
+
+def test_the_session_cookie_is_an_opaque_id_and_the_token_stays_server_side(client, mocked):
+    sign_in(client, mocked)
+    token = client.session["token"]
+    cookie = client.cookies["botica_sesion"].value
+    assert token.split(".")[1] not in cookie and ":" not in cookie  # not the token, not signed data
+    assert len(cookie) == 32 and cookie.isalnum()
+    assert all(token not in morsel.value for morsel in client.cookies.values())
+
+
+def test_logout_revokes_the_session_even_for_a_copied_cookie(client, mocked, world):
+    sign_in(client, mocked)
+    stolen = client.cookies["botica_sesion"].value
+    assert client.get("/compras").status_code == 200
+    client.post("/logout")
+    thief = Client()
+    thief.cookies["botica_sesion"] = stolen
+    response = thief.get("/compras")
+    assert response.status_code == 302 and response["Location"].startswith("/login")
 
 
 def test_refused_token_sends_back_to_login(client, mocked, world, settings):
