@@ -28,12 +28,14 @@ _GENERIC_MESSAGES = {
     404: "Ruta no encontrada",
     405: "Método no permitido",
     413: "El cuerpo de la solicitud es demasiado grande",
+    414: "La URI de la solicitud es demasiado larga",
     429: "Demasiadas solicitudes",
     500: "Error interno del orquestador",
 }
 _GENERIC_CODES = {
     400: "solicitud_invalida", 401: "token_requerido", 403: "acceso_denegado", 404: "ruta_no_encontrada",
-    405: "metodo_no_permitido", 413: "cuerpo_demasiado_grande", 429: "demasiadas_solicitudes",
+    405: "metodo_no_permitido", 413: "cuerpo_demasiado_grande",
+    414: "uri_demasiado_larga", 429: "demasiadas_solicitudes",
     500: "error_interno",
 }
 
@@ -92,12 +94,18 @@ class RequestContextMiddleware:
 
 
 class BodySizeLimitMiddleware:
-    """413 before reading a body larger than `MAX_BODY_BYTES`."""
+    """414 for a URI longer than `MAX_URI_BYTES`; 413 before reading a body larger than `MAX_BODY_BYTES`."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        uri_bytes = len(request.META.get("PATH_INFO", "")) + len(request.META.get("QUERY_STRING", ""))
+        if uri_bytes > settings.MAX_URI_BYTES:
+            if is_api(request):
+                return error_json(414, _(_GENERIC_MESSAGES[414]), "uri_demasiado_larga",
+                                  limite_bytes=settings.MAX_URI_BYTES)
+            return HttpResponse(_(_GENERIC_MESSAGES[414]), status=414, content_type="text/plain; charset=utf-8")
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:

@@ -115,6 +115,8 @@ TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 # Requests larger than this answer 413 (JSON under /api/).
 MAX_BODY_BYTES = env.int("MAX_BODY_BYTES", default=64 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_BODY_BYTES
+# Request URIs (path + query) longer than this answer 414 (JSON under /api/).
+MAX_URI_BYTES = env.int("MAX_URI_BYTES", default=8192)
 
 # Language and time -------------------------------------------------------------------------------
 LANGUAGE_CODE = "es-pe"

@@ -216,3 +216,19 @@ def test_with_jwt_secret_a_good_token_is_signed_in_from_its_first_request(client
     response = client.get("/api/orchestrator/compras/me", REMOTE_ADDR="10.8.8.8", HTTP_AUTHORIZATION=f"Bearer {token}")
     assert response.status_code == 200
     assert len(mocked.calls) == calls + 2  # /user/me and /compras/me: no extra verification call
+
+
+def test_a_uri_over_max_uri_bytes_answers_json_414(client, settings):
+    settings.MAX_URI_BYTES = 100
+    response = client.get("/api/orchestrator/compras/me?q=" + "a" * 200)
+    assert response.status_code == 414
+    assert response.json()["details"]["code"] == "uri_demasiado_larga"
+    assert client.get("/compras?q=" + "a" * 200).status_code == 414  # the dashboard too, as plain text
+
+
+def test_a_host_not_allowed_answers_json_400_under_the_api(client):
+    response = client.get("/api/orchestrator/compras/me", HTTP_HOST="evil.example")
+    assert response.status_code == 400
+    assert response.json()["details"]["code"] == "host_no_permitido"
+    page = client.get("/compras", HTTP_HOST="evil.example")
+    assert page.status_code == 400 and "evil.example" not in page.content.decode()
