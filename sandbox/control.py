@@ -255,7 +255,7 @@ class Sandbox:
         corrupt 200 JSON bodies; hostile_json="anidado"|"nan"|"infinito"|"nulos"|"tipos": a 200 JSON
         body 100k-deep, or with every number replaced (hostile_route={"method", "path"}: only there);
         oversized_bytes=N: 200 JSON bodies padded to N bytes; trickle_ms=T: the body goes out one byte
-        every T ms.
+        every T ms (trickle_headers=True: the status line and headers too).
         """
         faults = self._fault_set(service)
         faults.update(**keywords)

@@ -14,7 +14,7 @@ from .server import Response
 
 FAULT_KEYWORDS = frozenset(
     {"latency_ms", "jitter_ms", "hang_seconds", "down", "html_instead_of_json", "truncated_json", "fail",
-     "slow_lands", "trickle_ms", "oversized_bytes", "hostile_json", "hostile_route"}
+     "slow_lands", "trickle_ms", "trickle_headers", "oversized_bytes", "hostile_json", "hostile_route"}
 )
 # hostile_json: what a 200 JSON body becomes. `anidado` is 100k-deep arrays; the others replace
 # every number in the body (ids included) with NaN, Infinity, null or a string.
@@ -83,6 +83,7 @@ class Faults:
             self.html_instead_of_json = False
             self.truncated_json = False
             self.trickle_ms = 0.0  # answer one byte every trickle_ms (the gap between reads stays short)
+            self.trickle_headers = False  # trickle the status line and headers too, not only the body
             self.oversized_bytes = 0  # pad 200 JSON bodies with whitespace up to this size
             self.hostile_json = ""
             self.hostile_route: RouteRule | None = None  # only there (method, path pattern); None: everywhere
@@ -106,7 +107,7 @@ class Faults:
                     self.fail_rules.extend(_fail_rules(value))
                 elif key == "slow_lands":
                     self.slow_rules.extend(_slow_rules(value))
-                elif key in ("down", "html_instead_of_json", "truncated_json"):
+                elif key in ("down", "html_instead_of_json", "truncated_json", "trickle_headers"):
                     setattr(self, key, bool(value))
                 elif key == "hostile_json":
                     if value and value not in HOSTILE_JSON:
@@ -169,7 +170,7 @@ class Faults:
         if body is response.body and not trickle:
             return response
         return Response(200, body, response.content_type, response.headers, trickle_seconds=trickle,
-                        trickle_release=self._release)
+                        trickle_headers=self.trickle_headers and bool(trickle), trickle_release=self._release)
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
@@ -181,6 +182,7 @@ class Faults:
                 "html_instead_of_json": self.html_instead_of_json,
                 "truncated_json": self.truncated_json,
                 "trickle_ms": self.trickle_ms,
+                "trickle_headers": self.trickle_headers,
                 "oversized_bytes": self.oversized_bytes,
                 "hostile_json": self.hostile_json,
                 "hostile_route": self.hostile_route.as_dict() if self.hostile_route else None,

@@ -27,11 +27,11 @@ from zoneinfo import ZoneInfo
 import requests
 import urllib3
 from django.conf import settings
-from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 
 from dashboard import context, metrics
 from dashboard.clients.breakers import breaker_for
+from dashboard.clients.deadline import DeadlineAdapter, deadline
 from dashboard.concurrency import SlotTimeout, upstream_slot
 from dashboard.errors import (
     BadRequest,
@@ -111,7 +111,7 @@ def session_for(service: str) -> requests.Session:
             session.trust_env = settings.UPSTREAM_TRUST_ENV
             pool = max(settings.UPSTREAM_MAX_CONCURRENCY, 10)  # the in-flight limit per upstream
             # No automatic retries here: writes must never be repeated behind the caller's back.
-            adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool, max_retries=0)
+            adapter = DeadlineAdapter(pool_connections=1, pool_maxsize=pool, max_retries=0)
             session.mount("http://", adapter)
             session.mount("https://", adapter)
             _sessions[service] = session
@@ -304,9 +304,11 @@ class BaseClient:
         try:
             try:
                 try:
-                    response, content = send(
-                        self.service, method, url, params=params, json=json, headers=headers, timeout=(connect, read),
-                        read=lambda r: self._read_body(r, started + total, read))
+                    # The whole answer, status line and headers included, by started + total.
+                    with deadline(started + total, read):
+                        response, content = send(
+                            self.service, method, url, params=params, json=json, headers=headers,
+                            timeout=(connect, read), read=lambda r: self._read_body(r, started + total, read))
                 except (UpstreamTimeout, UpstreamInvalid) as exc:
                     status = outcome = "timeout" if isinstance(exc, UpstreamTimeout) else "invalid_response"
                     raise
@@ -354,8 +356,9 @@ class BaseClient:
     def _read_body(self, response: requests.Response, until: float, read_timeout: float) -> bytes:
         """The whole body by `until` (perf_counter) and within UPSTREAM_MAX_BYTES, else 504 / 502.
 
-        One recv at a time, each allowed only what is left of the deadline: an upstream that trickles
-        its answer cannot stretch the call past it (a plain read timeout only bounds the gap between reads).
+        One recv at a time, each allowed only what is left of the deadline (`clients.deadline` does it
+        for every read; the socket timeout set here covers connections made outside it, e.g. through a
+        proxy): an upstream that trickles its answer cannot stretch the call past it.
         """
         limit = settings.UPSTREAM_MAX_BYTES
         declared = response.headers.get("Content-Length", "")

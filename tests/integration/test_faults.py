@@ -45,6 +45,7 @@ FAULTS = {
     # Hostile upstreams: a body trickled a byte at a time (each gap far below the read timeout),
     # an answer over UPSTREAM_MAX_BYTES, and JSON that parses badly or breaks every type.
     "goteo": {"trickle_ms": 40},
+    "goteo_cabeceras": {"trickle_ms": 40, "trickle_headers": True},
     "enorme": {"oversized_bytes": 3 * 1024 * 1024},
     "json_anidado": {"hostile_json": "anidado"},
     "json_nan": {"hostile_json": "nan"},
@@ -53,8 +54,8 @@ FAULTS = {
     "json_tipos": {"hostile_json": "tipos"},
 }
 FAULT_STATUS = {"caido": 503, "colgado": 504, "error_5xx": 502, "html": 502, "json_truncado": 502,
-                "goteo": 504, "enorme": 502, "json_anidado": 502, "json_nan": 502, "json_infinito": 502,
-                "json_nulos": 502, "json_tipos": 502}
+                "goteo": 504, "goteo_cabeceras": 504, "enorme": 502, "json_anidado": 502, "json_nan": 502,
+                "json_infinito": 502, "json_nulos": 502, "json_tipos": 502}
 # Faults answered 502 `respuesta_invalida` (a 200 whose body cannot be used).
 INVALID_BODY = {"html", "json_truncado", "enorme", "json_anidado", "json_nan", "json_infinito", "json_nulos",
                 "json_tipos"}
@@ -69,7 +70,7 @@ def expected_status(route: str, service: str, fault: str) -> int:
     """The documented answer of `route` when `service` has `fault` (see orchestrator-api.md)."""
     if route == "GET /ready":
         # /ready asks for liveness only: an /echo that answers in time and size, whatever its body, is "up".
-        return 503 if fault in ("caido", "colgado", "error_5xx", "goteo", "enorme") else 200
+        return 503 if fault in ("caido", "colgado", "error_5xx", "goteo", "goteo_cabeceras", "enorme") else 200
     if route == "PUT /recetas/estado/{id}" and service == "usuarios" and fault in NUMBER_FAULTS:
         return 200
     if route in ("GET /compras/me", "GET /compras/all") and service != "usuarios":
@@ -197,7 +198,7 @@ def test_faults_matrix_answers_the_documented_status_and_loses_nothing(client, f
             assert int(response["Retry-After"]) >= 1
         if fault in INVALID_BODY:
             assert body["details"]["code"] == "respuesta_invalida", body
-    if fault in ("colgado", "goteo"):
+    if fault in ("colgado", "goteo", "goteo_cabeceras"):
         # The one place where time is the behaviour: a hung or trickling upstream is cut at its
         # timeout (connect + read covers the whole answer), not after the whole trickled body.
         assert elapsed < 2 * READ_TIMEOUT + 2.0
