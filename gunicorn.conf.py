@@ -1,4 +1,8 @@
-"""gunicorn settings, from the environment.
+"""gunicorn settings, from the environment: NOT the production server any more.
+
+`run_server.sh` serves with `portal/serve.py` (waitress; docs/server.md says why). This file only
+lets `python -m bench --server gunicorn` and `python -m bench.connections --server gunicorn-gthread`
+measure the server used before, for comparison.
 
 With the default local-memory cache, stock locks and idempotency keys live in one process: keep
 one worker (threads serve concurrency). With CACHE_URL=redis://... raise WEB_CONCURRENCY freely.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs the orchestrator on port 8888 (gunicorn) against the upstreams configured in the
-# environment or .env. With --demo, first starts the sandbox (stand-ins of the three
+# Runs the orchestrator on port 8888 (waitress, through portal/serve.py: see docs/server.md) against
+# the upstreams configured in the environment or .env. With --demo, first starts the sandbox (stand-ins of the three
 # microservices with seeded data) and points the orchestrator at it. Ctrl-C stops everything.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -59,7 +59,7 @@ fi
 # Several workers over a process-local cache would each keep their own stock locks: refuse.
 "$PY" -m portal.scaleout
 "$PY" manage.py collectstatic --noinput -v 0
-"$PY" -m gunicorn portal.wsgi -c gunicorn.conf.py --bind "$HOST:$PORT" &
+"$PY" -m portal.serve --bind "$HOST:$PORT" &
 pids+=($!)
 wait_for_port "$PORT"
 

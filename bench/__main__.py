@@ -4,7 +4,8 @@
                     [--clients 16] [--write docs/performance.md]
 
 Starts the sandbox (subprocess, `--latency-ms` injected into every upstream call) and two
-orchestrators (gunicorn subprocesses, loopback only, free ports), both in the default configuration
+orchestrators (subprocesses served as run_server.sh serves them, `python -m portal.serve`; `--server
+gunicorn|granian` to compare; loopback only, free ports), both in the default configuration
 plus JWT_SECRET: "por defecto" as shipped (PRODUCT_CACHE_SECONDS=5), and "en frío" with the listing
 cache off (PRODUCT_CACHE_SECONDS=0: every listing fetches every product; the honest worst case).
 For each case, in this same process and against the same sandbox:
@@ -149,13 +150,26 @@ class BareClient:
             raise RuntimeError(f"bare purchase answered {answer.status}")
 
 
+SERVER_LABELS = {"default": "waitress (portal.serve)", "gunicorn": "gunicorn gthread", "granian": "granian WSGI"}
+
+
+def server_command(server: str, port: int) -> list[str]:
+    """The orchestrator's server: portal.serve (production), or the others measured in docs/server.md."""
+    if server == "gunicorn":
+        return [sys.executable, "-m", "gunicorn", "portal.wsgi", "-c", "gunicorn.conf.py",
+                "--bind", f"127.0.0.1:{port}"]
+    if server == "granian":
+        return [sys.executable, "-m", "granian", "--interface", "wsgi", "--host", "127.0.0.1", "--port", str(port),
+                "--workers", "1", "--blocking-threads", "16", "--no-ws", "portal.wsgi:application"]
+    return [sys.executable, "-m", "portal.serve", "--bind", f"127.0.0.1:{port}"]
+
+
 class Orchestrator:
-    def __init__(self, name: str, env: dict[str, str]) -> None:
+    def __init__(self, name: str, env: dict[str, str], server: str = "default") -> None:
         self.name, self.port = name, free_port()
         self.base = f"http://127.0.0.1:{self.port}/api/orchestrator"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "portal.wsgi", "-c", "gunicorn.conf.py", "--bind",
-             f"127.0.0.1:{self.port}"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(server_command(server, self.port), cwd=ROOT, env=env,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def workers(self) -> list[int]:
         return children(self.proc.pid) or [self.proc.pid]
@@ -191,8 +205,8 @@ class Bench:
                     "WEB_CONCURRENCY": "1"})
         for key in ("PRODUCT_CACHE_SECONDS", "UPSTREAM_MAX_CONCURRENCY", "UPSTREAM_REQUEST_FANOUT", "LOG_LEVEL"):
             env.pop(key, None)
-        self.default = Orchestrator("por defecto", env)
-        self.cold = Orchestrator("en frío", {**env, "PRODUCT_CACHE_SECONDS": "0"})
+        self.default = Orchestrator("por defecto", env, self.args.server)
+        self.cold = Orchestrator("en frío", {**env, "PRODUCT_CACHE_SECONDS": "0"}, self.args.server)
         self.procs += [self.default.proc, self.cold.proc]
         for orchestrator in (self.default, self.cold):
             wait_for(orchestrator.base + "/health")
@@ -358,7 +372,8 @@ def _ratio(a: float | None, b: float | None) -> str:
 def render(args: argparse.Namespace, rows: list[dict[str, Any]], extra: dict[str, Any]) -> str:
     lines = [
         f"Latencia inyectada por llamada upstream: {args.latency_ms} ms (jitter {args.jitter_ms} ms); configuración "
-        f"por defecto + JWT_SECRET, gunicorn 1 worker; {args.repeat} repeticiones tras 1 de calentamiento "
+        f"por defecto + JWT_SECRET, {SERVER_LABELS[args.server]}, 1 proceso; {args.repeat} repeticiones tras 1 de "
+        f"calentamiento "
         f"({args.large_repeat} en la carga grande; el ingenuo {args.naive_repeat}).",
         "",
         "Orquestador en frío (`PRODUCT_CACHE_SECONDS=0`: cada listado lee todos sus productos) frente al piso, "
@@ -391,6 +406,8 @@ def render(args: argparse.Namespace, rows: list[dict[str, Any]], extra: dict[str
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--server", choices=sorted(SERVER_LABELS), default="default",
+                        help="default: python -m portal.serve (waitress), as run_server.sh; the others to compare")
     parser.add_argument("--latency-ms", type=float, default=20)
     parser.add_argument("--jitter-ms", type=float, default=0)
     parser.add_argument("--workloads", default="10x5,100x38,1000x200", help="purchases x distinct products")

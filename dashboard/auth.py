@@ -25,6 +25,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest
 
+from dashboard import ratelimit
 from dashboard.clients import Upstreams, upstreams_for
 from dashboard.concurrency import submit
 from dashboard.errors import InvalidToken, NotAuthenticated, PermissionDenied, UpstreamRejected
@@ -43,6 +44,11 @@ def bearer_token(request: HttpRequest) -> str:
     if not match:
         raise NotAuthenticated()
     return match.group(1)
+
+
+def bearer_token_or_none(request: HttpRequest) -> str | None:
+    match = _BEARER.match(request.headers.get("Authorization", "").strip())
+    return match.group(1) if match else None
 
 
 def token_cache_key(token: str) -> str:
@@ -80,11 +86,13 @@ def _fresh_key(key: str) -> str:
 
 
 def _fetch_me(token: str, upstreams: Upstreams, seconds: int) -> User:
-    """Ask the users service who the token is (a 401/403 means it refused the token) and cache it."""
+    """Ask the users service who the token is (a 401/403 means it refused the token) and cache it;
+    a good token is remembered as a signed-in caller for the rate limits."""
     try:
         user = upstreams.users.me()
     except UpstreamRejected as exc:
         if exc.status in (401, 403):
+            ratelimit.forget_token(token)
             raise InvalidToken() from exc
         raise
     if seconds > 0:
@@ -92,6 +100,7 @@ def _fetch_me(token: str, upstreams: Upstreams, seconds: int) -> User:
         cache_try(cache.set, key, user, seconds)
         # The "fresh" mark lives 3/4 as long: after it, hits refresh the answer ahead of expiry.
         cache_try(cache.set, _fresh_key(key), True, max(seconds * 3 // 4, 1))
+    ratelimit.remember_token(token)
     return user
 
 

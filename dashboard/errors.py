@@ -191,6 +191,12 @@ class UpstreamFailed(UpstreamError):
     template = _("El servicio de %(servicio)s respondió con un error")
 
 
+class UpstreamInvalid(UpstreamFailed):
+    """A 2xx whose body cannot be used: not JSON, NaN/Infinity, too deep, too big, wrong types or nulls."""
+
+    code = "respuesta_invalida"
+
+
 class UpstreamRejected(UpstreamError):
     """An upstream 4xx: keeps the upstream's status and message."""
 

@@ -28,12 +28,14 @@ _GENERIC_MESSAGES = {
     404: "Ruta no encontrada",
     405: "Método no permitido",
     413: "El cuerpo de la solicitud es demasiado grande",
+    414: "La URI de la solicitud es demasiado larga",
     429: "Demasiadas solicitudes",
     500: "Error interno del orquestador",
 }
 _GENERIC_CODES = {
     400: "solicitud_invalida", 401: "token_requerido", 403: "acceso_denegado", 404: "ruta_no_encontrada",
-    405: "metodo_no_permitido", 413: "cuerpo_demasiado_grande", 429: "demasiadas_solicitudes",
+    405: "metodo_no_permitido", 413: "cuerpo_demasiado_grande",
+    414: "uri_demasiado_larga", 429: "demasiadas_solicitudes",
     500: "error_interno",
 }
 
@@ -92,12 +94,18 @@ class RequestContextMiddleware:
 
 
 class BodySizeLimitMiddleware:
-    """413 before reading a body larger than `MAX_BODY_BYTES`."""
+    """414 for a URI longer than `MAX_URI_BYTES`; 413 before reading a body larger than `MAX_BODY_BYTES`."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        uri_bytes = len(request.META.get("PATH_INFO", "")) + len(request.META.get("QUERY_STRING", ""))
+        if uri_bytes > settings.MAX_URI_BYTES:
+            if is_api(request):
+                return error_json(414, _(_GENERIC_MESSAGES[414]), "uri_demasiado_larga",
+                                  limite_bytes=settings.MAX_URI_BYTES)
+            return HttpResponse(_(_GENERIC_MESSAGES[414]), status=414, content_type="text/plain; charset=utf-8")
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
@@ -111,7 +119,8 @@ class BodySizeLimitMiddleware:
 
 
 class ApiRateLimitMiddleware:
-    """Per-client request budget for the API (by token when there is one, else by address)."""
+    """Request budgets for the API: a signed-in caller (a token verified before) spends only its own
+    per-token budget; anonymous requests and tokens not yet verified spend their address's."""
 
     EXEMPT = ("/api/orchestrator/health", "/api/orchestrator/echo", "/api/orchestrator/ready")
 
@@ -120,16 +129,33 @@ class ApiRateLimitMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if is_api(request) and request.method != "OPTIONS" and request.path not in self.EXEMPT:
-            address = ratelimit.client_ip(request)
-            token = request.headers.get("Authorization")
-            wait = ratelimit.hit("api-address", address, limit=settings.API_RATE_LIMIT_PER_ADDRESS, window=60)
-            if wait is None and token:
-                wait = ratelimit.hit("api", token, limit=settings.API_RATE_LIMIT, window=60)
-            elif wait is None:
-                wait = ratelimit.hit("api", address, limit=settings.API_RATE_LIMIT, window=60)
+            wait = self._spend(request)
             if wait is not None:
                 return render_error(request, TooManyRequests(retry_after=wait))
         return self.get_response(request)
+
+    @staticmethod
+    def _spend(request: HttpRequest) -> int | None:
+        from dashboard.auth import bearer_token_or_none, caller_for_token
+        from dashboard.clients import upstreams_for
+
+        token = bearer_token_or_none(request)
+        if token and ratelimit.token_is_known(token):
+            return ratelimit.hit("api-token", token, limit=settings.API_RATE_LIMIT, window=60)
+        address = ratelimit.client_ip(request)
+        wait = ratelimit.hit("api-address", address, limit=settings.API_RATE_LIMIT_PER_ADDRESS, window=60)
+        if wait is None or token is None:
+            return wait
+        # The address's budget is spent (an anonymous flood behind the same proxy?) and a token came
+        # that was never verified here: verify it rather than refuse a signed-in caller. At most
+        # API_RATE_LIMIT such checks per address per minute, so invented tokens buy nothing.
+        if ratelimit.hit("api-verify", address, limit=settings.API_RATE_LIMIT, window=60) is not None:
+            return wait
+        try:
+            caller_for_token(token, upstreams_for(token))
+        except OrchestratorError:
+            return wait
+        return ratelimit.hit("api-token", token, limit=settings.API_RATE_LIMIT, window=60)
 
 
 class SecurityHeadersMiddleware:

@@ -1,9 +1,11 @@
-"""The dashboard's sign-in state, kept in Django's signed-cookie session (there is no database).
+"""The dashboard's sign-in state, kept server-side in Django's cache session backend.
 
-The session holds the users service's token, its expiry and who the user is (dni, name, role, as
-`/api/user/me` said at sign-in). The cookie never outlives the token. Every dashboard view asks
-the users service again who the token belongs to (cached per token by `caller_for_token`), so a
-refused token ends the session wherever it shows up.
+The browser holds only an opaque session id (`HttpOnly`, `SameSite=Lax`); the session holds the
+users service's token, its expiry and who the user is (dni, name, role, as `/api/user/me` said at
+sign-in). Signing out deletes the session, so an old cookie is worth nothing. The session outlives
+the token by `EXPIRED_NOTICE_SECONDS` only to say "your session expired" on the next visit. Every
+dashboard view asks the users service again who the token belongs to (cached per token by
+`caller_for_token`), so a refused token ends the session wherever it shows up.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import jwt
+from django.conf import settings
 from django.contrib import messages
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -33,6 +36,9 @@ from dashboard.types import User
 TOKEN_KEY = "token"  # noqa: S105 - a session key name, not a secret
 EXPIRES_KEY = "token_exp"
 USER_KEY = "usuario"
+
+# How long after the token expires its session is kept, to tell the person why they must sign in again.
+EXPIRED_NOTICE_SECONDS = 3600
 
 View = Callable[..., HttpResponse]
 
@@ -65,7 +71,7 @@ def sign_in(request: HttpRequest, *, token: str, user: User) -> None:
     request.session[EXPIRES_KEY] = int(expires.timestamp())
     request.session[USER_KEY] = {"dni": user.dni, "nombre": user.nombre, "apellido": user.apellido,
                                  "email": user.email, "role": user.role}
-    request.session.set_expiry(expires)
+    request.session.set_expiry(expires + dt.timedelta(seconds=EXPIRED_NOTICE_SECONDS))
 
 
 def sign_out(request: HttpRequest) -> None:
@@ -148,7 +154,9 @@ def login_required_dashboard(view: View) -> View:
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         token = session_token(request)
         if token is None:
-            if request.session.get(TOKEN_KEY):
+            # A token past its expiry, or a session cookie whose session is gone (expired, or
+            # dropped by the server): either way the person was signed in and should know why not now.
+            if request.session.get(TOKEN_KEY) or settings.SESSION_COOKIE_NAME in request.COOKIES:
                 sign_out(request)
                 messages.warning(request, _("Su sesión expiró. Vuelva a iniciar sesión."))
             return redirect_to_login(request)

@@ -1,8 +1,8 @@
 """Settings for the orchestrator, read from the environment (and `.env`) with django-environ.
 
 Every variable is listed, with its default and meaning, in `.env.example` and the README.
-The orchestrator owns no data: no database, signed-cookie sessions, a cache for locks,
-idempotency keys, rate limits and the `/api/user/me` cache.
+The orchestrator owns no data: no database; a cache for sessions, locks, idempotency keys, rate
+limits and the `/api/user/me` cache.
 """
 import re
 from pathlib import Path
@@ -75,7 +75,9 @@ if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
     CACHES["default"]["BACKEND"] = "dashboard.cache.RedisCache"  # the same, counting failed operations
 
 # Sessions and cookies ----------------------------------------------------------------------------
-SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
+# Server-side sessions in the cache (Redis when CACHE_URL is Redis): the cookie is an opaque id,
+# the upstream token never leaves the server, and signing out deletes the session for good.
+SESSION_ENGINE = "django.contrib.sessions.backends.cache"
 SESSION_COOKIE_NAME = "botica_sesion"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
@@ -102,14 +104,19 @@ CONTENT_SECURITY_POLICY = env(
     "connect-src 'self'; font-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'; "
     "object-src 'none'",
 )
-# Requests per minute per API client (token, or address without one), and per address whatever
-# the token (so inventing tokens does not buy a fresh budget).
+# API requests per minute per signed-in caller (a token verified once), and per client address for
+# everyone else (no token, or one not verified yet: inventing tokens buys no fresh budget).
 API_RATE_LIMIT = env.int("API_RATE_LIMIT", default=300)
 API_RATE_LIMIT_PER_ADDRESS = env.int("API_RATE_LIMIT_PER_ADDRESS", default=1200)
+# Proxies in front of the orchestrator that each append to X-Forwarded-For (0: none, the client
+# address is the connection's). Only that many entries from the right are believed.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 
 # Requests larger than this answer 413 (JSON under /api/).
 MAX_BODY_BYTES = env.int("MAX_BODY_BYTES", default=64 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_BODY_BYTES
+# Request URIs (path + query) longer than this answer 414 (JSON under /api/).
+MAX_URI_BYTES = env.int("MAX_URI_BYTES", default=8192)
 
 # Language and time -------------------------------------------------------------------------------
 LANGUAGE_CODE = "es-pe"
@@ -161,6 +168,8 @@ READY_TIMEOUT = env.float("READY_TIMEOUT", default=2.0)
 UPSTREAM_TRUST_ENV = env.bool("UPSTREAM_TRUST_ENV", default=False)
 # No chain of upstream calls made for one request may run past this many seconds.
 UPSTREAM_DEADLINE = env.float("UPSTREAM_DEADLINE", default=8.0)
+# Largest upstream answer read (bytes); larger -> 502 respuesta_invalida, never read whole.
+UPSTREAM_MAX_BYTES = env.int("UPSTREAM_MAX_BYTES", default=10 * 1024 * 1024)
 # Idempotent reads (GET) are retried once on connection errors and 502/503/504; writes never.
 UPSTREAM_GET_RETRIES = env.int("UPSTREAM_GET_RETRIES", default=1)
 BREAKER_FAIL_MAX = env.int("BREAKER_FAIL_MAX", default=5)

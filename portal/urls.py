@@ -8,6 +8,7 @@ urlpatterns = [
     path("", include("dashboard.urls")),
 ]
 
+handler400 = "dashboard.views.errors.bad_request"
 handler403 = "dashboard.views.errors.permission_denied"
 handler404 = "dashboard.views.errors.page_not_found"
 handler500 = "dashboard.views.errors.server_error"

@@ -1,4 +1,4 @@
-"""WSGI entry point (gunicorn portal.wsgi)."""
+"""WSGI entry point (served by `python -m portal.serve`, see docs/server.md)."""
 import os
 
 from django.core.wsgi import get_wsgi_application

@@ -252,7 +252,10 @@ class Sandbox:
         "seconds", "count"}: the next `count` matching requests are processed after `seconds` even if
         the caller gave up (writes to the same path queue behind them); down=True: connections refused
         (down=False listens again on the same port); html_instead_of_json / truncated_json:
-        corrupt 200 JSON bodies.
+        corrupt 200 JSON bodies; hostile_json="anidado"|"nan"|"infinito"|"nulos"|"tipos": a 200 JSON
+        body 100k-deep, or with every number replaced (hostile_route={"method", "path"}: only there);
+        oversized_bytes=N: 200 JSON bodies padded to N bytes; trickle_ms=T: the body goes out one byte
+        every T ms (trickle_headers=True: the status line and headers too).
         """
         faults = self._fault_set(service)
         faults.update(**keywords)
@@ -349,7 +352,7 @@ class Sandbox:
             except Exception:
                 logger.exception("sandbox %s failed on %s %s", service_name, request.method, request.path)
                 response = service.failure(500)
-        return faults.corrupt(response)
+        return faults.corrupt(response, request.method, request.path)
 
     def _row_lock(self, service_name: str, path: str) -> threading.Lock:
         with self._log_lock:

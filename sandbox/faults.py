@@ -1,8 +1,10 @@
-"""Fault injection for one service: latency, hangs, forced failures, corrupt bodies, outages."""
+"""Fault injection for one service: latency, hangs, forced failures, corrupt or hostile bodies,
+trickled or oversized answers, outages."""
 
 from __future__ import annotations
 
 import fnmatch
+import json
 import random
 import threading
 from dataclasses import dataclass
@@ -12,8 +14,12 @@ from .server import Response
 
 FAULT_KEYWORDS = frozenset(
     {"latency_ms", "jitter_ms", "hang_seconds", "down", "html_instead_of_json", "truncated_json", "fail",
-     "slow_lands"}
+     "slow_lands", "trickle_ms", "trickle_headers", "oversized_bytes", "hostile_json", "hostile_route"}
 )
+# hostile_json: what a 200 JSON body becomes. `anidado` is 100k-deep arrays; the others replace
+# every number in the body (ids included) with NaN, Infinity, null or a string.
+HOSTILE_JSON = ("anidado", "nan", "infinito", "nulos", "tipos")
+_DEEP = b"[" * 100_000 + b"]" * 100_000
 
 CORRUPT_HTML = (
     "<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head>"
@@ -76,6 +82,11 @@ class Faults:
             self.down = False
             self.html_instead_of_json = False
             self.truncated_json = False
+            self.trickle_ms = 0.0  # answer one byte every trickle_ms (the gap between reads stays short)
+            self.trickle_headers = False  # trickle the status line and headers too, not only the body
+            self.oversized_bytes = 0  # pad 200 JSON bodies with whitespace up to this size
+            self.hostile_json = ""
+            self.hostile_route: RouteRule | None = None  # only there (method, path pattern); None: everywhere
             self.fail_rules: list[FailRule] = []
             self.slow_rules: list[SlowRule] = []
         self.release()
@@ -96,8 +107,17 @@ class Faults:
                     self.fail_rules.extend(_fail_rules(value))
                 elif key == "slow_lands":
                     self.slow_rules.extend(_slow_rules(value))
-                elif key in ("down", "html_instead_of_json", "truncated_json"):
+                elif key in ("down", "html_instead_of_json", "truncated_json", "trickle_headers"):
                     setattr(self, key, bool(value))
+                elif key == "hostile_json":
+                    if value and value not in HOSTILE_JSON:
+                        raise ValueError(f"hostile_json must be one of {', '.join(HOSTILE_JSON)}")
+                    self.hostile_json = value or ""
+                elif key == "hostile_route":
+                    self.hostile_route = None if not value else RouteRule(
+                        count=0, method=value.get("method"), path=value.get("path") or "*")
+                elif key == "oversized_bytes":
+                    self.oversized_bytes = int(value or 0)
                 else:
                     setattr(self, key, float(value or 0))
 
@@ -132,7 +152,7 @@ class Faults:
                     return rule.seconds
         return None
 
-    def corrupt(self, response: Response) -> Response:
+    def corrupt(self, response: Response, method: str = "", path: str = "") -> Response:
         """Break a successful JSON body the way a misbehaving proxy or a cut connection would."""
         if response.status != 200 or not response.is_json:
             return response
@@ -141,7 +161,16 @@ class Faults:
         if self.truncated_json:
             cut = response.body[: max(1, len(response.body) // 2)]
             return Response(200, cut, response.content_type, response.headers)
-        return response
+        body = response.body
+        if self.hostile_json and (self.hostile_route is None or self.hostile_route.matches(method, path)):
+            body = _hostile(body, self.hostile_json)
+        if self.oversized_bytes > len(body):
+            body += b" " * (self.oversized_bytes - len(body))  # still valid JSON, just huge
+        trickle = self.trickle_ms / 1000
+        if body is response.body and not trickle:
+            return response
+        return Response(200, body, response.content_type, response.headers, trickle_seconds=trickle,
+                        trickle_headers=self.trickle_headers and bool(trickle), trickle_release=self._release)
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
@@ -152,9 +181,32 @@ class Faults:
                 "down": self.down,
                 "html_instead_of_json": self.html_instead_of_json,
                 "truncated_json": self.truncated_json,
+                "trickle_ms": self.trickle_ms,
+                "trickle_headers": self.trickle_headers,
+                "oversized_bytes": self.oversized_bytes,
+                "hostile_json": self.hostile_json,
+                "hostile_route": self.hostile_route.as_dict() if self.hostile_route else None,
                 "fail": [rule.as_dict() for rule in self.fail_rules],
                 "slow_lands": [rule.as_dict() for rule in self.slow_rules],
             }
+
+
+def _hostile(body: bytes, kind: str) -> bytes:
+    if kind == "anidado":
+        return _DEEP
+    replacement = {"nan": float("nan"), "infinito": float("inf"), "nulos": None, "tipos": "12.5"}[kind]
+
+    def swap(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: swap(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [swap(v) for v in value]
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return replacement
+        return value
+
+    # allow_nan (the default) writes NaN / Infinity: exactly the invalid JSON wanted here.
+    return json.dumps(swap(json.loads(body)), ensure_ascii=False).encode()
 
 
 def _fail_rules(value: Any) -> list[FailRule]:

@@ -61,6 +61,9 @@ class Response:
     body: bytes = b""
     content_type: str = "application/json"
     headers: dict[str, str] = field(default_factory=dict)
+    trickle_seconds: float = 0.0  # pause before each byte of the body (a hostile, trickling upstream)
+    trickle_headers: bool = False  # the status line and headers trickle too
+    trickle_release: threading.Event | None = None  # set: stop pausing (faults cleared)
 
     @property
     def is_json(self) -> bool:
@@ -173,9 +176,27 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in headers.items():
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(response.body)))
+        if response.trickle_seconds > 0:
+            self._trickle(response)
+            return
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(response.body)
+
+    def _trickle(self, response: Response) -> None:
+        """The answer one byte at a time (headers too with `trickle_headers`), until faults are cleared."""
+        self._headers_buffer.append(b"\r\n")
+        head = b"".join(self._headers_buffer)
+        self._headers_buffer = []
+        data = head + (b"" if self.command == "HEAD" else response.body)
+        start = 0
+        if not response.trickle_headers:
+            self.wfile.write(head)
+            start = len(head)
+        release = response.trickle_release or threading.Event()
+        for index in range(start, len(data)):
+            release.wait(response.trickle_seconds)
+            self.wfile.write(data[index:index + 1])
 
     def _read_body(self) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():

@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
+from zoneinfo import ZoneInfo
+
+LIMA = ZoneInfo("America/Lima")
 
 
 def user_payload(dni: str = "72345678", role: str = "CLIENTE", **kw: Any) -> dict:
@@ -34,7 +37,10 @@ def offer_payload(id: int = 1, *, detalles: list[tuple[int, float]], days: int =
 def prescription_payload(id: str = "68f7c2e4a1b2c3d4e5f60718", *, dni: str = "72345678", cmp: str = "CMP100001",
                          days_ago: int = 2, productos: list[tuple[int, str, int]] | None = None,
                          estado: str = "pendiente") -> dict:
-    emitted = (dt.datetime.now(dt.UTC) - dt.timedelta(days=days_ago)).strftime("%Y-%m-%dT00:00:00.000Z")
+    # A date-only emission is stored as midnight UTC of the day written on the paper; "days ago" counts
+    # on Lima's calendar, as the validity check does (between 00:00 and 05:00 UTC the two differ).
+    issued = dt.datetime.now(LIMA).date() - dt.timedelta(days=days_ago)
+    emitted = f"{issued.isoformat()}T00:00:00.000Z"
     productos = productos if productos is not None else [(40, "Amoxicilina 500mg", 2)]
     return {"_id": id, "pacienteDNI": dni, "medicoCMP": cmp, "fechaEmision": emitted,
             "productos": [{"id": p, "nombre": n, "cantidad": c, "_id": f"{i:024x}"}

@@ -59,6 +59,14 @@ def test_gunicorn_refuses_several_workers_over_a_process_local_cache():
     assert result.returncode != 0 and "CACHE_URL" in result.stderr
 
 
+def test_the_server_refuses_several_workers_over_a_process_local_cache():
+    env = {k: v for k, v in os.environ.items() if k not in PRODUCTION and k != "CACHE_URL"}
+    result = subprocess.run([sys.executable, "-m", "portal.serve", "--bind", "127.0.0.1:0"], cwd=ROOT,
+                            env={**env, "WEB_CONCURRENCY": "4", "SECRET_KEY": "x" * 50},
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0 and "CACHE_URL" in result.stderr
+
+
 def test_run_server_refuses_several_workers_over_a_process_local_cache():
     env = {k: v for k, v in os.environ.items() if k not in PRODUCTION and k != "CACHE_URL"}
     proc = subprocess.Popen([shutil.which("bash"), "run_server.sh"], cwd=ROOT, start_new_session=True,

@@ -234,12 +234,12 @@ def test_journal_pending_asks_a_registered_provider_and_says_nan_when_it_cannot_
 
 
 def test_rate_limit_refusals_are_counted_by_limit(client, settings):
-    settings.API_RATE_LIMIT = 2
+    settings.API_RATE_LIMIT_PER_ADDRESS = 2  # anonymous requests spend their address's budget
     before = scrape(client)
     statuses = [client.get("/api/orchestrator/compras/me").status_code for _ in range(4)]
     assert statuses.count(429) == 2
-    assert value(scrape(client), "orchestrator_rate_limited_total", scope="api") - \
-        value(before, "orchestrator_rate_limited_total", scope="api") == 2
+    assert value(scrape(client), "orchestrator_rate_limited_total", scope="api-address") - \
+        value(before, "orchestrator_rate_limited_total", scope="api-address") == 2
 
 
 def test_cache_errors_are_counted_by_operation_and_still_raise(client):

@@ -14,6 +14,7 @@ import functools
 import html
 import json as jsonlib
 import logging
+import math
 import random
 import re
 import threading
@@ -26,21 +27,22 @@ from zoneinfo import ZoneInfo
 import requests
 import urllib3
 from django.conf import settings
-from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 
 from dashboard import context, metrics
 from dashboard.clients.breakers import breaker_for
+from dashboard.clients.deadline import DeadlineAdapter, deadline
 from dashboard.concurrency import SlotTimeout, upstream_slot
 from dashboard.errors import (
     BadRequest,
+    OrchestratorError,
     UpstreamError,
     UpstreamFailed,
+    UpstreamInvalid,
     UpstreamRejected,
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from dashboard.types import WireError
 
 logger = logging.getLogger("dashboard.upstream")
 
@@ -78,6 +80,26 @@ def upstream_zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400 parses as inf: not a number anyone can use
+        raise ValueError("non-finite number")
+    return value
+
+
+def loads(content: bytes) -> Any:
+    """Strict JSON from an upstream: ValueError for anything else (NaN, Infinity, 1e400, nesting too
+    deep for the parser, integers of thousands of digits, bad encodings)."""
+    try:
+        return jsonlib.loads(content, parse_constant=_no_constant, parse_float=_finite)
+    except RecursionError as exc:
+        raise ValueError("nesting too deep") from exc
+
+
 def session_for(service: str) -> requests.Session:
     """One pooled keep-alive session per upstream per process."""
     with _sessions_lock:
@@ -89,7 +111,7 @@ def session_for(service: str) -> requests.Session:
             session.trust_env = settings.UPSTREAM_TRUST_ENV
             pool = max(settings.UPSTREAM_MAX_CONCURRENCY, 10)  # the in-flight limit per upstream
             # No automatic retries here: writes must never be repeated behind the caller's back.
-            adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool, max_retries=0)
+            adapter = DeadlineAdapter(pool_connections=1, pool_maxsize=pool, max_retries=0)
             session.mount("http://", adapter)
             session.mount("https://", adapter)
             _sessions[service] = session
@@ -97,13 +119,15 @@ def session_for(service: str) -> requests.Session:
 
 
 def send(service: str, method: str, url: str, *, params: dict[str, Any] | None, json: Any,
-         headers: dict[str, str], timeout: tuple[float, float]) -> requests.Response:
+         headers: dict[str, str], timeout: tuple[float, float],
+         read: Callable[[requests.Response], bytes] | None = None) -> tuple[requests.Response, bytes | None]:
     """The lightest path through `requests`: a request prepared here, sent by the pooled session.
 
     `Session.request` merges session settings, cookies, hooks and environment on every call (a third
     of a call's CPU, see docs/performance.md); the URL here is already built from validated parts and
     the session has none of those, so the prepared request is made directly. `Session.send` (what
-    OpenTelemetry instruments) and its adapter still do the rest.
+    OpenTelemetry instruments) and its adapter still do the rest. The body is streamed and `read`
+    (inside the upstream's slot) reads it: the answer and its body, or None without `read`.
     """
     prepared = requests.PreparedRequest()
     prepared.method = method
@@ -121,7 +145,14 @@ def send(service: str, method: str, url: str, *, params: dict[str, Any] | None, 
     # Without UPSTREAM_TRUST_ENV there are no proxies: saying so spares `send` a lookup per call.
     extra: dict[str, Any] = {} if session.trust_env else {"proxies": {}}
     with upstream_slot(service):
-        return session.send(prepared, timeout=timeout, allow_redirects=True, **extra)
+        response = session.send(prepared, timeout=timeout, allow_redirects=True, stream=True, **extra)
+        if read is None:
+            return response, None
+        try:
+            return response, read(response)
+        except BaseException:
+            response.close()  # a half-read answer must not go back to the pool
+            raise
 
 
 def reset_sessions() -> None:
@@ -184,7 +215,8 @@ class BaseClient:
 
     def _headers(self, auth: bool) -> dict[str, str]:
         ctx = context.current()
-        headers = {"Accept": "application/json", "X-Request-ID": ctx.request_id,
+        # identity: a compressed answer could inflate far past UPSTREAM_MAX_BYTES before it is counted.
+        headers = {"Accept": "application/json", "Accept-Encoding": "identity", "X-Request-ID": ctx.request_id,
                    "traceparent": ctx.child_traceparent()}
         if ctx.tracestate:
             headers["tracestate"] = ctx.tracestate
@@ -224,11 +256,13 @@ class BaseClient:
         try:
             result = self._attempts(attempts, method, path_template, url, params=params, json=json, auth=auth,
                                     parse=parse, timeout=timeout, expect_json=expect_json)
-        except (UpstreamUnavailable, UpstreamTimeout, UpstreamFailed) as exc:
-            breaker.record_failure(exc)
-            raise
         except UpstreamRejected:
             breaker.record_success()  # a 4xx is the upstream working as designed
+            raise
+        except BaseException as exc:
+            # Whatever else happens (even a bug of ours) resolves the call: a trial call that
+            # ended in an unexpected exception must not leave the breaker waiting on it forever.
+            breaker.record_failure(exc)
             raise
         breaker.record_success()
         return result
@@ -247,19 +281,21 @@ class BaseClient:
                 time.sleep(pause)
         raise AssertionError("unreachable")
 
-    def _timeout(self, timeout: tuple[float, float] | None) -> tuple[float, float]:
+    def _timeout(self, timeout: tuple[float, float] | None) -> tuple[float, float, float]:
+        """(connect, read, total): `total` bounds the whole answer, headers and body, not one read."""
         connect, read = timeout or (settings.UPSTREAM_CONNECT_TIMEOUT, settings.UPSTREAM_READ_TIMEOUT)
+        total = connect + read
         remaining = context.current().remaining()
         if remaining is None:
-            return connect, read
+            return connect, read, total
         if remaining <= 0:
             raise UpstreamTimeout(self.service, details={"motivo": "plazo_de_la_solicitud_agotado"})
-        return min(connect, remaining), min(read, remaining)
+        return min(connect, remaining), min(read, remaining), min(total, remaining)
 
     def _once(self, method: str, path_template: str, url: str, *, params: dict[str, Any] | None, json: Any,
               auth: bool, parse: Callable[[Any], T] | None, timeout: tuple[float, float] | None,
               expect_json: bool) -> Any:
-        timeout = self._timeout(timeout)
+        connect, read, total = self._timeout(timeout)
         headers = self._headers(auth)
         traceparent = headers["traceparent"]
         started = ended = time.perf_counter()
@@ -267,8 +303,15 @@ class BaseClient:
         outcome = "error"
         try:
             try:
-                response = send(self.service, method, url, params=params, json=json, headers=headers,
-                                timeout=timeout)
+                try:
+                    # The whole answer, status line and headers included, by started + total.
+                    with deadline(started + total, read):
+                        response, content = send(
+                            self.service, method, url, params=params, json=json, headers=headers,
+                            timeout=(connect, read), read=lambda r: self._read_body(r, started + total, read))
+                except (UpstreamTimeout, UpstreamInvalid) as exc:
+                    status = outcome = "timeout" if isinstance(exc, UpstreamTimeout) else "invalid_response"
+                    raise
                 status = response.status_code
                 outcome = metrics.upstream_outcome(status)
                 # With OpenTelemetry on, its requests instrumentation sent its own client span instead.
@@ -299,45 +342,89 @@ class BaseClient:
                                "span_id": traceparent.split("-")[2]},
                     )
             try:
-                return self._interpret(response, parse, expect_json)
-            except UpstreamFailed:
+                return self._interpret(response.status_code, content or b"", parse, expect_json)
+            except UpstreamFailed as exc:
                 if outcome == "success":
                     outcome = "invalid_response"  # answered 2xx, but not what the contract says
+                if isinstance(exc, UpstreamInvalid) and method != "GET" and 200 <= response.status_code < 300:
+                    # The upstream said the write was done; only its answer is unusable.
+                    exc.details["escritura_aplicada"] = True
                 raise
         finally:
             metrics.observe_upstream(self.service, path_template, method, outcome, ended - started)
 
-    def _interpret(self, response: requests.Response, parse: Callable[[Any], T] | None, expect_json: bool) -> Any:
-        status = response.status_code
+    def _read_body(self, response: requests.Response, until: float, read_timeout: float) -> bytes:
+        """The whole body by `until` (perf_counter) and within UPSTREAM_MAX_BYTES, else 504 / 502.
+
+        One recv at a time, each allowed only what is left of the deadline (`clients.deadline` does it
+        for every read; the socket timeout set here covers connections made outside it, e.g. through a
+        proxy): an upstream that trickles its answer cannot stretch the call past it.
+        """
+        limit = settings.UPSTREAM_MAX_BYTES
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise self._too_big()
+        raw = response.raw
+        sock = getattr(getattr(raw, "connection", None), "sock", None)
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            while True:
+                left = until - time.perf_counter()
+                if left <= 0:
+                    raise UpstreamTimeout(self.service, details={"motivo": "respuesta_incompleta_a_tiempo"})
+                if sock is not None:
+                    sock.settimeout(min(left, read_timeout))
+                chunk = raw.read1(65536)
+                if not chunk:
+                    break
+                size += len(chunk)
+                if size > limit:
+                    raise self._too_big()
+                chunks.append(chunk)
+        except (TimeoutError, urllib3.exceptions.ReadTimeoutError) as exc:
+            raise UpstreamTimeout(self.service, details={"motivo": "respuesta_incompleta_a_tiempo"}) from exc
+        except (OSError, urllib3.exceptions.HTTPError) as exc:
+            # Cut mid-body, bad chunking, a body that does not decompress: not the answer promised.
+            raise UpstreamInvalid(self.service, details={"motivo": "respuesta_incompleta"}) from exc
+        return b"".join(chunks)
+
+    def _too_big(self) -> UpstreamInvalid:
+        return UpstreamInvalid(self.service, details={"motivo": "respuesta_demasiado_grande",
+                                                      "limite_bytes": settings.UPSTREAM_MAX_BYTES})
+
+    def _interpret(self, status: int, content: bytes, parse: Callable[[Any], T] | None, expect_json: bool) -> Any:
         body: Any = None
         is_json = False
-        if response.content:
+        if content:
             try:
-                body = response.json()
+                body = loads(content)
                 is_json = True
             except ValueError:
                 body = None
+        text = content.decode("utf-8", errors="replace") if status >= 400 else ""
         if status >= 500:
             # The upstream's own words, trimmed (an SDK message, a stack trace's first line), when it sent any.
-            detalle = upstream_message(body, response.text)[:DETALLE_MAX_CHARS] if response.content else None
+            detalle = upstream_message(body, text)[:DETALLE_MAX_CHARS] if content else None
             raise UpstreamFailed(self.service, details={"upstream_status": status,
                                                         **({"detalle": detalle} if detalle else {})})
         if status >= 400:
-            error = UpstreamRejected(self.service, status, upstream_message(body, response.text),
-                                     body if is_json else None)
+            error = UpstreamRejected(self.service, status, upstream_message(body, text), body if is_json else None)
             error.body_is_json = is_json
             raise error
         if status == 204 or not expect_json:
             return body
         if not is_json:
-            raise UpstreamFailed(self.service, details={"motivo": "respuesta_no_json"})
+            raise UpstreamInvalid(self.service, details={"motivo": "respuesta_no_json"})
         if parse is None:
             return body
         try:
             return parse(body)
-        except (WireError, KeyError, TypeError, AttributeError, ValueError) as exc:
-            logger.warning("upstream %s broke its contract: %s", self.service, exc)
-            raise UpstreamFailed(self.service, details={"motivo": "respuesta_fuera_de_contrato"}) from exc
+        except OrchestratorError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - whatever a hostile body breaks, it is a bad gateway
+            logger.warning("upstream %s broke its contract: %s", self.service, type(exc).__name__)
+            raise UpstreamInvalid(self.service, details={"motivo": "respuesta_fuera_de_contrato"}) from exc
 
     def echo(self) -> Any:
         """GET /echo (liveness, no auth)."""

@@ -1,4 +1,4 @@
-"""Readiness of the three upstreams."""
+"""Readiness of the three upstreams, and their circuit breakers, for /ready and the status page."""
 from __future__ import annotations
 
 import time
@@ -7,8 +7,9 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 
-from dashboard.clients import PrescriptionsClient, ProductsClient, UsersClient
+from dashboard.clients import PrescriptionsClient, ProductsClient, Upstreams, UsersClient
 from dashboard.clients.breakers import breaker_state
+from dashboard.clients.prescriptions import Generation
 from dashboard.concurrency import gather
 from dashboard.errors import CacheUnavailable, OrchestratorError
 from dashboard.sharedcache import cache_call
@@ -45,3 +46,14 @@ def readiness() -> dict[str, Any]:
                  for client, result in zip(clients, results, strict=True)}
     up = all(r["status"] == "up" for r in results) and cache_state["status"] == "up"
     return {"status": "ready" if up else "degraded", "servicios": servicios, "cache": cache_state}
+
+
+def upstream_states() -> dict[str, dict[str, Any]]:
+    """Per upstream: its readiness probe (status, latency, url) and its whole circuit-breaker state."""
+    return {service: {**probe, "circuito": breaker_state(service)}
+            for service, probe in readiness()["servicios"].items()}
+
+
+def prescriptions_generation(upstreams: Upstreams) -> Generation:
+    """Which generation of the prescriptions service is deployed (probed now), for the status page."""
+    return upstreams.prescriptions.generation(probe=True)

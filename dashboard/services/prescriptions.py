@@ -22,6 +22,7 @@ from django.utils.translation import ngettext
 
 from dashboard import audit
 from dashboard.clients import Upstreams, prescription_id, product_id
+from dashboard.clients.prescriptions import ESTADO_ROUTE as ESTADO_ROUTE  # re-exported for the views
 from dashboard.concurrency import gather, map_concurrently
 from dashboard.errors import (
     SERVICE_PRESCRIPTIONS,

@@ -1,4 +1,4 @@
-"""Sign-in against the users service, and sign-out."""
+"""Sign-in (the `services.auth` use case) and sign-out."""
 from __future__ import annotations
 
 from django.conf import settings
@@ -13,13 +13,10 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
 from dashboard import ratelimit
-from dashboard.auth import caller_for_token
-from dashboard.clients import UsersClient, upstreams_for
-from dashboard.errors import InvalidToken, UpstreamError, UpstreamRejected
+from dashboard.errors import TooManyRequests, UpstreamError
 from dashboard.forms import LoginForm
+from dashboard.services import auth as auth_service
 from dashboard.session import safe_next, session_token, sign_in, sign_out
-
-LOGIN_ATTEMPTS_PER_MINUTE = 5
 
 
 def _login_form(request: HttpRequest, form: LoginForm, next_path: str | None, *, error: str | None = None,
@@ -43,30 +40,20 @@ def login(request: HttpRequest) -> HttpResponse:
     form = LoginForm(request.POST)
     if not form.is_valid():
         return _login_form(request, form, next_path)
-    identity = f"{ratelimit.client_ip(request)}|{form.cleaned_data['identificador']}"
-    wait = ratelimit.hit("login", identity, limit=LOGIN_ATTEMPTS_PER_MINUTE, window=60)
-    if wait is not None:
-        response = _login_form(
-            request, form, next_path, status=429,
-            error=_("Demasiados intentos de inicio de sesión. Espere %(segundos)d segundos e intente de nuevo.")
-            % {"segundos": wait},
-        )
-        response["Retry-After"] = str(wait)
-        return response
-
     try:
-        token = UsersClient().login(**form.credentials())
-        user = caller_for_token(token, upstreams_for(token))
-    except (UpstreamRejected, InvalidToken) as exc:
-        # Wrong password, unknown user: the users service's own words, with the form again (200).
-        reason = getattr(exc, "upstream_message", None) or exc.message
-        return _login_form(request, form, next_path, error=reason)
+        signed = auth_service.sign_in(form.credentials(), ratelimit.client_ip(request))
+    except TooManyRequests as exc:
+        response = _login_form(request, form, next_path, status=429, error=exc.message)
+        response["Retry-After"] = str(exc.retry_after)
+        return response
+    except auth_service.WrongCredentials as exc:
+        return _login_form(request, form, next_path, error=exc.message)
     except UpstreamError:
         return _login_form(request, form, next_path, status=503,
                            error=_("El servicio de usuarios no está disponible"))
 
-    sign_in(request, token=token, user=user)
-    messages.success(request, _("Bienvenido(a), %(nombre)s.") % {"nombre": user.full_name})
+    sign_in(request, token=signed.token, user=signed.user)
+    messages.success(request, _("Bienvenido(a), %(nombre)s.") % {"nombre": signed.user.full_name})
     return HttpResponseRedirect(next_path or reverse("dashboard:home"))
 
 

@@ -6,6 +6,7 @@ at stays as it was.
 """
 from __future__ import annotations
 
+from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.template import TemplateDoesNotExist
@@ -46,6 +47,18 @@ def _api_or_page(request: HttpRequest, status: int, message: str, code: str) -> 
     if is_api(request):
         return error_json(status, message, code)
     return _html_error(request, status, message, code=code)
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """Django's refusals before any view: a Host not in ALLOWED_HOSTS, other suspicious requests."""
+    if isinstance(exception, DisallowedHost):
+        message, code = _("El host de la solicitud no está permitido"), "host_no_permitido"
+    else:
+        message, code = _("Solicitud inválida"), "solicitud_invalida"
+    if is_api(request):
+        return error_json(400, message, code)
+    # No page in the dashboard's look: rendering it may ask for the very Host that was refused.
+    return HttpResponse(message, status=400, content_type="text/plain; charset=utf-8")
 
 
 def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

@@ -15,7 +15,6 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from dashboard import audit
-from dashboard.clients.prescriptions import ESTADO_ROUTE
 from dashboard.errors import (
     BadRequest,
     OperationNotSupported,
@@ -29,6 +28,7 @@ from dashboard.forms import PrescriptionFilterForm, PrescriptionStateForm
 from dashboard.services.people import People, doctors_named, people_for, users_named
 from dashboard.services.prescription_allowance import prescription_dispensing
 from dashboard.services.prescriptions import (
+    ESTADO_ROUTE,
     PrescriptionReview,
     prescription_review,
     prescriptions_list,

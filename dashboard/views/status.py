@@ -9,10 +9,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
-from dashboard.clients.breakers import breaker_state
-from dashboard.clients.prescriptions import ESTADO_ROUTE
 from dashboard.errors import SERVICE_LABELS
-from dashboard.services.health import readiness
+from dashboard.services.health import prescriptions_generation, upstream_states
+from dashboard.services.prescriptions import ESTADO_ROUTE
 from dashboard.services.purchase_saga.reconcile import pending_operations
 from dashboard.session import admin_required, login_required_dashboard
 from dashboard.views.common import wants_fragment
@@ -23,8 +22,8 @@ SLOW_MS = 1000
 
 def _services() -> list[dict[str, Any]]:
     rows = []
-    for service, probe in readiness()["servicios"].items():
-        circuit = breaker_state(service)
+    for service, probe in upstream_states().items():
+        circuit = probe["circuito"]
         if probe["status"] != "up":
             light = "down"
         elif probe["latencia_ms"] > SLOW_MS or circuit["estado"] != "cerrado":
@@ -43,7 +42,7 @@ def _services() -> list[dict[str, Any]]:
 @admin_required
 def status(request: HttpRequest) -> HttpResponse:
     context = {"nav": "estado", "servicios": _services(), "operaciones_pendientes": len(pending_operations()),
-               "generacion_recetas": request.upstreams.prescriptions.generation(probe=True),
+               "generacion_recetas": prescriptions_generation(request.upstreams),
                "ruta_estado": ESTADO_ROUTE}
     if wants_fragment(request):
         return render(request, "dashboard/partials/status_table.html", context)

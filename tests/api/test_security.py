@@ -32,7 +32,7 @@ def test_oversized_body_answers_json_413(client):
 
 
 def test_api_rate_limit_answers_429_with_retry_after(client, settings):
-    settings.API_RATE_LIMIT = 3
+    settings.API_RATE_LIMIT_PER_ADDRESS = 3
     statuses = [client.get("/api/orchestrator/compras/me", REMOTE_ADDR="10.9.9.9").status_code for _ in range(4)]
     assert statuses[3] == 429 and 429 not in statuses[:3]
     response = client.get("/api/orchestrator/compras/me", REMOTE_ADDR="10.9.9.9")
@@ -152,3 +152,83 @@ def test_me_cache_is_capped_at_the_tokens_remaining_life(mocked, monkeypatch):
     monkeypatch.setattr(cache, "set", spy)
     api_caller(api_request(make_token(exp_in=20)))
     assert 0 < seen["t"] <= 20
+
+
+# Fair API limits -------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("count", "forwarded", "remote", "expected"), [
+    (0, "1.1.1.1", "10.0.0.1", "10.0.0.1"),                    # no trusted proxy: the header is ignored
+    (1, "6.6.6.6, 203.0.113.7", "10.0.0.1", "203.0.113.7"),    # the entry our proxy appended
+    (2, "6.6.6.6, 203.0.113.7, 10.0.0.2", "10.0.0.1", "203.0.113.7"),
+    (2, "203.0.113.7", "10.0.0.1", "10.0.0.1"),                # fewer entries than proxies: not believed
+    (1, "no-es-una-ip", "10.0.0.1", "10.0.0.1"),
+    (1, "", "10.0.0.1", "10.0.0.1"),
+])
+def test_client_ip_reads_x_forwarded_for_only_through_trusted_proxies(settings, count, forwarded, remote, expected):
+    from dashboard.ratelimit import client_ip
+
+    settings.TRUSTED_PROXY_COUNT = count
+    request = RequestFactory().get("/x", REMOTE_ADDR=remote, HTTP_X_FORWARDED_FOR=forwarded)
+    assert client_ip(request) == expected
+
+
+def test_anonymous_flood_never_429s_a_signed_in_caller(client, mocked, settings):
+    settings.API_RATE_LIMIT_PER_ADDRESS = 5
+    mocked.get(f"{USERS}/api/user/me", json=user_payload())
+    mocked.get(f"{USERS}/api/compras/me", json=[])
+    token = {"HTTP_AUTHORIZATION": "Bearer signed.in.token"}
+    assert client.get("/api/orchestrator/compras/me", REMOTE_ADDR="10.5.5.5", **token).status_code == 200
+    anonymous = [client.get("/api/orchestrator/compras/me", REMOTE_ADDR="10.5.5.5").status_code for _ in range(10)]
+    assert anonymous.count(429) >= 5
+    assert [client.get("/api/orchestrator/compras/me", REMOTE_ADDR="10.5.5.5", **token).status_code
+            for _ in range(10)] == [200] * 10
+
+
+def test_a_signed_in_callers_first_request_during_a_flood_is_verified_not_refused(client, mocked, settings):
+    settings.API_RATE_LIMIT_PER_ADDRESS = 2
+    mocked.get(f"{USERS}/api/user/me", json=user_payload())
+    mocked.get(f"{USERS}/api/compras/me", json=[])
+    for _ in range(5):
+        client.get("/api/orchestrator/compras/me", REMOTE_ADDR="10.6.6.6")
+    response = client.get("/api/orchestrator/compras/me", REMOTE_ADDR="10.6.6.6",
+                          HTTP_AUTHORIZATION="Bearer fresh.valid.token")
+    assert response.status_code == 200
+
+
+def test_signed_in_callers_are_limited_per_token(client, mocked, settings):
+    settings.API_RATE_LIMIT = 3
+    mocked.get(f"{USERS}/api/user/me", json=user_payload())
+    mocked.get(f"{USERS}/api/compras/me", json=[])
+    first = [client.get("/api/orchestrator/compras/me", HTTP_AUTHORIZATION="Bearer token.uno").status_code
+             for _ in range(5)]
+    assert first[-1] == 429
+    assert client.get("/api/orchestrator/compras/me", HTTP_AUTHORIZATION="Bearer token.dos").status_code == 200
+
+
+def test_with_jwt_secret_a_good_token_is_signed_in_from_its_first_request(client, mocked, settings):
+    settings.JWT_SECRET = SECRET
+    settings.API_RATE_LIMIT_PER_ADDRESS = 1
+    mocked.get(f"{USERS}/api/user/me", json=user_payload())
+    mocked.get(f"{USERS}/api/compras/me", json=[])
+    for _ in range(3):
+        client.get("/api/orchestrator/compras/me", REMOTE_ADDR="10.8.8.8")
+    calls = len(mocked.calls)
+    token = make_token()
+    response = client.get("/api/orchestrator/compras/me", REMOTE_ADDR="10.8.8.8", HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert response.status_code == 200
+    assert len(mocked.calls) == calls + 2  # /user/me and /compras/me: no extra verification call
+
+
+def test_a_uri_over_max_uri_bytes_answers_json_414(client, settings):
+    settings.MAX_URI_BYTES = 100
+    response = client.get("/api/orchestrator/compras/me?q=" + "a" * 200)
+    assert response.status_code == 414
+    assert response.json()["details"]["code"] == "uri_demasiado_larga"
+    assert client.get("/compras?q=" + "a" * 200).status_code == 414  # the dashboard too, as plain text
+
+
+def test_a_host_not_allowed_answers_json_400_under_the_api(client):
+    response = client.get("/api/orchestrator/compras/me", HTTP_HOST="evil.example")
+    assert response.status_code == 400
+    assert response.json()["details"]["code"] == "host_no_permitido"
+    page = client.get("/compras", HTTP_HOST="evil.example")
+    assert page.status_code == 400 and "evil.example" not in page.content.decode()

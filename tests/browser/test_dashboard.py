@@ -38,7 +38,8 @@ def test_sign_in_wrong_password_keeps_identifier(page):
     page.get_by_label("DNI o correo electrónico").fill(ADMIN["dni"])
     page.get_by_label("Contraseña").fill("incorrecta")
     page.get_by_role("button", name="Ingresar").click()
-    expect(page.get_by_role("alert")).to_contain_text("Contraseña incorrecta")
+    # One message for every refusal: it never tells whether the account exists.
+    expect(page.get_by_role("alert")).to_contain_text("DNI, correo o contraseña incorrectos.")
     expect(page.get_by_label("DNI o correo electrónico")).to_have_value(ADMIN["dni"])
     expect(page.get_by_label("Contraseña")).to_have_value("")
 

@@ -52,6 +52,7 @@ def test_client_maps_json_breaking_the_contract_to_502(mocked):
     with pytest.raises(UpstreamFailed) as exc:
         ProductsClient().product_get(1)
     assert exc.value.details["motivo"] == "respuesta_fuera_de_contrato"
+    assert exc.value.code == "respuesta_invalida"
 
 
 @pytest.mark.parametrize(

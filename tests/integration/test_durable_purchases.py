@@ -93,15 +93,15 @@ def test_late_stock_write_loses_no_unit(client, world):
     assert world.products.get(PARACETAMOL)["stock"] == stock and len(world.users.purchases(ANA)) == purchases
 
 
-# The orchestrator as production runs it (gunicorn), killed or losing Redis ---------------------------
+# The orchestrator as production runs it (portal.serve), killed or losing Redis ---------------------------
 def serve(sb: Sandbox, tmp_path: Path, **extra: str) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = {**os.environ, "URL_USUARIOS_COMPRAS": sb.urls["usuarios"], "URL_PRODUCTOS_OFERTAS": sb.urls["productos"],
            "URL_RECETAS_MEDICOS": sb.urls["recetas"], "SECRET_KEY": secrets.token_urlsafe(50), "DEBUG": "False",
            "LOG_LEVEL": "WARNING", "PURCHASE_JOURNAL": str(tmp_path / "diario.jsonl"), "WEB_CONCURRENCY": "1",
            "UPSTREAM_READ_TIMEOUT": "10", "UPSTREAM_DEADLINE": "30", **extra}
-    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "portal.wsgi", "-c", "gunicorn.conf.py",
-                             "--bind", f"127.0.0.1:{port}"], cwd=ROOT, env=env, start_new_session=True,
+    proc = subprocess.Popen([sys.executable, "-m", "portal.serve", "--bind", f"127.0.0.1:{port}"],
+                            cwd=ROOT, env=env, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}{API}"
     wait_until(lambda: requests.get(base + "/health", timeout=1).status_code == 200)

@@ -42,16 +42,37 @@ FAULTS = {
     "error_5xx": {"fail": {"status": 500, "count": 1000}},
     "html": {"html_instead_of_json": True},
     "json_truncado": {"truncated_json": True},
+    # Hostile upstreams: a body trickled a byte at a time (each gap far below the read timeout),
+    # an answer over UPSTREAM_MAX_BYTES, and JSON that parses badly or breaks every type.
+    "goteo": {"trickle_ms": 40},
+    "goteo_cabeceras": {"trickle_ms": 40, "trickle_headers": True},
+    "enorme": {"oversized_bytes": 3 * 1024 * 1024},
+    "json_anidado": {"hostile_json": "anidado"},
+    "json_nan": {"hostile_json": "nan"},
+    "json_infinito": {"hostile_json": "infinito"},
+    "json_nulos": {"hostile_json": "nulos"},
+    "json_tipos": {"hostile_json": "tipos"},
 }
-FAULT_STATUS = {"caido": 503, "colgado": 504, "error_5xx": 502, "html": 502, "json_truncado": 502}
+FAULT_STATUS = {"caido": 503, "colgado": 504, "error_5xx": 502, "html": 502, "json_truncado": 502,
+                "goteo": 504, "goteo_cabeceras": 504, "enorme": 502, "json_anidado": 502, "json_nan": 502,
+                "json_infinito": 502, "json_nulos": 502, "json_tipos": 502}
+# Faults answered 502 `respuesta_invalida` (a 200 whose body cannot be used).
+INVALID_BODY = {"html", "json_truncado", "enorme", "json_anidado", "json_nan", "json_infinito", "json_nulos",
+                "json_tipos"}
+UPSTREAM_MAX_BYTES = 1024 * 1024
+# These replace every number in a body: the users service's answers to /api/user/me and
+# /api/user/all carry no number the orchestrator reads, its purchases do.
+NUMBER_FAULTS = {"json_nan", "json_infinito", "json_nulos", "json_tipos"}
 ROUTES = ["POST /compras", "GET /compras/me", "GET /compras/all", "PUT /recetas/estado/{id}", "GET /ready"]
 
 
 def expected_status(route: str, service: str, fault: str) -> int:
     """The documented answer of `route` when `service` has `fault` (see orchestrator-api.md)."""
     if route == "GET /ready":
-        # /ready asks for liveness only: an /echo that answers, whatever its body, is "up".
-        return 200 if fault in ("html", "json_truncado") else 503
+        # /ready asks for liveness only: an /echo that answers in time and size, whatever its body, is "up".
+        return 503 if fault in ("caido", "colgado", "error_5xx", "goteo", "goteo_cabeceras", "enorme") else 200
+    if route == "PUT /recetas/estado/{id}" and service == "usuarios" and fault in NUMBER_FAULTS:
+        return 200
     if route in ("GET /compras/me", "GET /compras/all") and service != "usuarios":
         # Listings degrade: products down -> lines marked unavailable plus a warning; prescriptions unused.
         return 200
@@ -59,8 +80,10 @@ def expected_status(route: str, service: str, fault: str) -> int:
 
 
 def fault_matrix() -> list[tuple[str, str, str, int]]:
+    # A purchase whose registration answers hostile JSON was made upstream: tested on its own below.
     return [(route, service, fault, expected_status(route, service, fault))
-            for route in ROUTES for service in SERVICES for fault in FAULTS]
+            for route in ROUTES for service in SERVICES for fault in FAULTS
+            if not (route == "POST /compras" and service == "usuarios" and fault in NUMBER_FAULTS)]
 
 
 # Helpers -------------------------------------------------------------------------------------------
@@ -128,7 +151,9 @@ def writes(sb: Sandbox) -> list[tuple[str, str]]:
 def faulty(sandbox, settings):
     """The sandbox with short timeouts, so a hanging upstream costs half a second."""
     settings.UPSTREAM_READ_TIMEOUT = READ_TIMEOUT
+    settings.UPSTREAM_CONNECT_TIMEOUT = READ_TIMEOUT
     settings.READY_TIMEOUT = READ_TIMEOUT
+    settings.UPSTREAM_MAX_BYTES = UPSTREAM_MAX_BYTES
     return sandbox
 
 
@@ -168,12 +193,17 @@ def test_faults_matrix_answers_the_documented_status_and_loses_nothing(client, f
             assert all(line["error"] == "Producto no disponible"
                        for compra in body["compras"] for line in compra["productos_detalle"])
     else:
-        assert_upstream_error(response, status, service)
+        body = assert_upstream_error(response, status, service)
         if status == 503:
             assert int(response["Retry-After"]) >= 1
-    if fault == "colgado":
-        # The one place where time is the behaviour: a hung upstream is cut at its timeout.
-        assert elapsed < READ_TIMEOUT + 1.0
+        if fault in INVALID_BODY:
+            assert body["details"]["code"] == "respuesta_invalida", body
+    if fault in ("colgado", "goteo", "goteo_cabeceras"):
+        # The one place where time is the behaviour: a hung or trickling upstream is cut at its
+        # timeout (connect + read covers the whole answer), not after the whole trickled body.
+        assert elapsed < 2 * READ_TIMEOUT + 2.0
+    if route == "PUT /recetas/estado/{id}" and status == 200:
+        return  # the approval went through, as it should: nothing to compare
     assert Snapshot.take(faulty, receta_id) == before
     assert writes(faulty) == []
 
@@ -321,6 +351,39 @@ def test_faults_breaker_reopens_when_the_trial_fails(client, faulty, settings):
     assert breaker_state(SERVICE_USERS)["estado"] == OPEN
     assert my_purchases(client, faulty).status_code == 503
     assert faulty.requests("usuarios") == [("GET", "/api/user/me")]
+
+
+@pytest.mark.parametrize("fault", ["json_anidado", "enorme"])
+def test_faults_breaker_recovers_after_a_hostile_trial(client, faulty, settings, fault):
+    settings.BREAKER_RESET_SECONDS = 0.3
+    reset_breakers()
+    open_breaker(client, faulty)
+    faulty.clear_faults()
+    faulty.faults("usuarios", **FAULTS[fault])
+    wait_for(lambda: breaker_state(SERVICE_USERS)["estado"] == HALF_OPEN)
+
+    response = client.get(f"{API}/compras/all", **bearer(faulty, ADMIN_DNI))  # the trial meets hostile JSON
+    assert response.status_code == 502 and response.json()["details"]["code"] == "respuesta_invalida"
+    assert breaker_state(SERVICE_USERS)["estado"] == OPEN  # resolved, not stuck half-open
+    faulty.clear_faults()
+    wait_for(lambda: breaker_state(SERVICE_USERS)["estado"] == HALF_OPEN)
+    assert client.get(f"{API}/compras/all", **bearer(faulty, ADMIN_DNI)).status_code == 200
+    assert breaker_state(SERVICE_USERS)["estado"] == CLOSED
+
+
+@pytest.mark.parametrize("fault", sorted(NUMBER_FAULTS))
+def test_faults_purchase_registered_with_a_hostile_answer_is_found_not_given_back(client, faulty, settings, fault):
+    """POST /api/compras answered 200 with unusable JSON: the purchase exists upstream, so the saga looks
+    it up among the buyer's purchases instead of giving the stock back, and answers it."""
+    settings.PURCHASE_GRACE_SECONDS = 0.5
+    before = Snapshot.take(faulty)
+    faulty.faults("usuarios", **FAULTS[fault], hostile_route={"method": "POST", "path": "/api/compras"})
+    response = buy(client, faulty)
+    faulty.clear_faults()
+    assert response.status_code == 201, response.json()
+    after = Snapshot.take(faulty)
+    assert after.purchases == before.purchases + 1
+    assert after.stock == {pid: before.stock[pid] - qty for pid, qty in CART}
 
 
 if __name__ == "__main__":

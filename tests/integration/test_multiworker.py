@@ -1,4 +1,5 @@
-"""Several gunicorn workers sharing a real Redis: stock locks hold across processes."""
+"""Several worker processes (portal.serve, as run_server.sh) sharing a real Redis: stock locks hold across
+processes."""
 from __future__ import annotations
 
 import os
@@ -70,10 +71,9 @@ def gunicorn_workers(sandbox, redis_url):
            "URL_USUARIOS_COMPRAS": sandbox.urls["usuarios"], "URL_PRODUCTOS_OFERTAS": sandbox.urls["productos"],
            "URL_RECETAS_MEDICOS": sandbox.urls["recetas"], "CACHE_URL": redis_url,
            "SECRET_KEY": secrets.token_urlsafe(50), "DEBUG": "False", "LOG_LEVEL": "WARNING",
-           "WEB_CONCURRENCY": "4", "GUNICORN_THREADS": "8", "STOCK_LOCK_WAIT": "30", "UPSTREAM_DEADLINE": "60",
+           "WEB_CONCURRENCY": "4", "SERVER_THREADS": "8", "STOCK_LOCK_WAIT": "30", "UPSTREAM_DEADLINE": "60",
            "API_RATE_LIMIT": "100000"}
-    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "portal.wsgi", "-c", "gunicorn.conf.py",
-                             "--bind", f"127.0.0.1:{port}"], cwd=ROOT, env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "portal.serve", "--bind", f"127.0.0.1:{port}"], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}/api/orchestrator"
     wait_until(lambda: requests.get(base + "/health", timeout=1).status_code == 200)

@@ -1,5 +1,5 @@
 """Trace context and metrics end to end: the sandbox records the headers each service received, and
-/metrics counts purchases as they really went; under gunicorn, several workers add up in one scrape."""
+/metrics counts purchases as they really went; served by portal.serve, several workers add up in one scrape."""
 from __future__ import annotations
 
 import json
@@ -71,7 +71,7 @@ def test_purchases_are_counted_registered_refused_and_compensated(client, sandbo
                                                                "uncertain": 0}
 
 
-# Several gunicorn workers: one scrape adds up every worker ---------------------------------------------------
+# Several worker processes (portal.serve): one scrape adds up every worker ------------------------------------
 @pytest.fixture
 def two_workers(sandbox, redis_url, tmp_path):  # noqa: F811 - the fixture imported above
     port = free_port()
@@ -80,9 +80,8 @@ def two_workers(sandbox, redis_url, tmp_path):  # noqa: F811 - the fixture impor
            "URL_USUARIOS_COMPRAS": sandbox.urls["usuarios"], "URL_PRODUCTOS_OFERTAS": sandbox.urls["productos"],
            "URL_RECETAS_MEDICOS": sandbox.urls["recetas"], "CACHE_URL": redis_url,
            "SECRET_KEY": secrets.token_urlsafe(50), "DEBUG": "False", "LOG_LEVEL": "WARNING",
-           "WEB_CONCURRENCY": "2", "GUNICORN_THREADS": "4", "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
-    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "portal.wsgi", "-c", "gunicorn.conf.py",
-                             "--bind", f"127.0.0.1:{port}"], cwd=ROOT, env=env,
+           "WEB_CONCURRENCY": "2", "SERVER_THREADS": "4", "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
+    proc = subprocess.Popen([sys.executable, "-m", "portal.serve", "--bind", f"127.0.0.1:{port}"], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     wait_until(lambda: requests.get(base + "/api/orchestrator/health", timeout=1).status_code == 200)

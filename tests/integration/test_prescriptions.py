@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterator
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -15,11 +16,13 @@ pytestmark = pytest.mark.integration
 ADMIN_DNI = next(login["dni"] for login in DEMO_LOGINS if login["rol"] == "ADMIN")
 CUSTOMER_DNI = next(login["dni"] for login in DEMO_LOGINS if login["rol"] == "CLIENTE")
 VALIDITY_DAYS = 30
+LIMA = ZoneInfo("America/Lima")
 
 
 def days_ago(days: int) -> dt.datetime:
-    """Midnight UTC `days` ago: how the prescriptions service stores a date-only emission."""
-    today = dt.datetime.now(dt.UTC).date()
+    """Midnight UTC of the day `days` ago on Lima's calendar: how the prescriptions service stores a
+    date-only emission, counted the way the validity check counts (by Lima's calendar)."""
+    today = dt.datetime.now(LIMA).date()
     return dt.datetime.combine(today - dt.timedelta(days=days), dt.time(0), dt.UTC)
 
 
@@ -54,7 +57,7 @@ def seed_prescription(sb: Sandbox, predicate: Callable[[dict], bool]) -> dict:
 
 def age_in_days(receta: dict) -> int:
     issued = dt.datetime.fromisoformat(receta["fechaEmision"].replace("Z", "+00:00"))
-    return (dt.datetime.now(dt.UTC).date() - issued.date()).days
+    return (dt.datetime.now(LIMA).date() - issued.date()).days
 
 
 def products_ok(sb: Sandbox, receta: dict) -> bool:

@@ -150,6 +150,22 @@ def test_saga_a_5xx_registration_that_stored_nothing_is_given_back_at_once(clien
     assert world.stock(1) == 10 and calls(mocked, "GET", MINE) == 1
 
 
+def test_saga_a_5xx_registration_that_cannot_be_checked_keeps_the_stock(client, mocked, world):
+    mock_create(mocked, status=500)
+    mocked.get(MINE, status=503, json={"error": "caído"})  # could not check: not "not there"
+    response = post(client)
+    assert response.status_code == 504 and response.json()["details"]["code"] == "resultado_incierto"
+    assert world.stock(1) == 8
+
+
+def test_saga_a_registration_answered_2xx_with_an_unusable_body_is_never_given_back(client, mocked, world):
+    mocked.add("POST", COMPRAS, body="{no es json", status=200)
+    mocked.get(MINE, json=[])  # stored, but not listed yet
+    response = post(client)
+    assert response.status_code == 504 and response.json()["details"]["code"] == "resultado_incierto"
+    assert world.stock(1) == 8  # the service said it stored it: the units stay with it
+
+
 def test_saga_a_5xx_registration_that_stored_it_anyway_is_the_purchase(client, mocked, world):
     mock_create(mocked, status=500)
     mocked.get(MINE, json=[purchase_payload(80, productos=[1], cantidades=[2], fecha="2999-01-01T00:00:00")])

@@ -480,6 +480,7 @@ def test_purchase_register_gives_everything_back_when_the_purchase_cannot_be_sto
     mock_offers(mocked)
     mock_prescriptions(mocked)
     mock_create(mocked, status=500)
+    mocked.get(COMPRAS + "/me", json=[])  # looked for: not stored
     with pytest.raises(UpstreamFailed) as raised:
         register((1, 3), (2, 5))
     assert raised.value.details["compensacion"] == {"estado": "devuelto"}

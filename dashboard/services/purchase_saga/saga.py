@@ -103,12 +103,13 @@ def take_stock_and_register(*, upstreams: Upstreams, buyer: User, items: Iterabl
                 _fail(upstreams, attempt, exc, locks)
             journal().registration(attempt, "incierto")
             _keep_locks(locks)
-            # A service that answered (a 5xx) has finished with the request: one look tells. One that
-            # did not answer may still store it: look for it for a while, then say we do not know.
-            answered = isinstance(exc, UpstreamFailed)
+            # A service that answered with an error (a 5xx) has finished with the request: one look
+            # that succeeds tells. One that did not answer may still store it, and one that answered
+            # 2xx with an unusable body did store it: look for a while, then say we do not know.
+            answered = isinstance(exc, UpstreamFailed) and not exc.details.get("escritura_aplicada")
             grace = 0.0 if answered else settings.PURCHASE_GRACE_SECONDS
-            found = find_registered(attempt, upstreams.users.purchases_mine, grace=grace)
-            if found is None and answered:
+            found, looked = find_registered(attempt, upstreams.users.purchases_mine, grace=grace)
+            if found is None and answered and looked:
                 _fail(upstreams, attempt, exc, locks)
             if found is None:
                 logger.warning("purchase %s: registration outcome unknown; stock kept", attempt.id)
@@ -315,22 +316,28 @@ def match(attempt: Attempt, purchases: list[Purchase], *, any_buyer: bool = Fals
     return None
 
 
-def find_registered(attempt: Attempt, listing: Callable[[], list[Purchase]], *, grace: float) -> Purchase | None:
-    """Look for the attempt's purchase upstream for up to `grace` seconds (a late write lands late)."""
+def find_registered(attempt: Attempt, listing: Callable[[], list[Purchase]], *,
+                    grace: float) -> tuple[Purchase | None, bool]:
+    """Look for the attempt's purchase upstream for up to `grace` seconds (a late write lands late).
+
+    Returns the purchase (or None) and whether the purchases could be read at least once: a listing
+    that failed is "could not check", never "not there"."""
     ends = time.monotonic() + grace
     pause = 0.2
+    looked = False
     with context.deadline_extended(grace + settings.UPSTREAM_CONNECT_TIMEOUT + settings.UPSTREAM_READ_TIMEOUT):
         while True:
             try:
                 found = match(attempt, listing())
+                looked = True
             except UpstreamError as exc:
                 logger.warning("purchase %s: could not list purchases to resolve it (%s)", attempt.id, exc.code)
                 found = None
             if found is not None:
                 _mark_registered(attempt, found)
-                return found
+                return found, True
             if time.monotonic() + pause > ends:
-                return None
+                return None, looked
             time.sleep(pause)
             pause = min(pause * 2, 1.0)
 
