@@ -310,9 +310,10 @@ class Bench:
                 rows.append({**rows[-1], "caso": "GET /compras/me, token nuevo", "p50": first["p50"],
                              "p95": first["p95"], "calls": first["calls"], "cpu_ms": first["cpu_ms"],
                              "default_p50": None, "naive": None})
-                extra["throughput"] = {name: self.throughput(orchestrator, customer)
-                                       for name, orchestrator in (("por defecto", self.default),
-                                                                  ("en frío", self.cold))}
+                if self.args.throughput_requests > 0:  # 0: skip the throughput runs
+                    extra["throughput"] = {name: self.throughput(orchestrator, customer)
+                                           for name, orchestrator in (("por defecto", self.default),
+                                                                      ("en frío", self.cold))}
         if self.args.large:
             self.reset()
             self.customer(self.args.large, 38)
@@ -419,7 +420,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--naive-repeat", type=int, default=3)
     parser.add_argument("--naive-max", type=int, default=100, help="run the naive baseline up to this many purchases")
     parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--throughput-requests", type=int, default=20, help="per client")
+    parser.add_argument("--throughput-requests", type=int, default=20, help="per client (0: no throughput run)")
     parser.add_argument("--write", default="", help="also write the table into this Markdown file")
     args = parser.parse_args(argv)
 
