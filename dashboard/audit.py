@@ -19,21 +19,18 @@ import contextvars
 import datetime as dt
 import json
 import logging
-import os
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.core.cache import cache
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from dashboard import context
+from dashboard.appendlog import FileLog, RedisLog, uses_redis
 from dashboard.errors import OrchestratorError, OutcomeUncertain, UpstreamFailed, UpstreamTimeout
 
 logger = logging.getLogger("dashboard.audit")
@@ -45,7 +42,6 @@ REDIS_KEY = "auditoria:decisiones"
 READ_LIMIT = 20_000
 
 _origin: contextvars.ContextVar[str] = contextvars.ContextVar("decision_origin", default="api")
-_file_lock = threading.Lock()
 
 
 @contextmanager
@@ -85,7 +81,7 @@ def _record(caller: Any, receta: Any, estado: str, motivo: str | None, validacio
     }
     for store in _stores():
         try:
-            store.append(entry)
+            store.append(_line(entry))
             return
         except Exception:  # the decision happened upstream: losing its record must not undo the answer
             logger.exception("decision on %s not recorded in %s", entry["receta_id"], type(store).__name__)
@@ -138,7 +134,7 @@ def decisions(filters: DecisionFilters = DecisionFilters()) -> list[dict]:
     """
     primary, *fallback = _stores()
     try:
-        entries = primary.read()
+        entries = _read(primary)
     except Exception as exc:
         logger.exception("decision history not readable")
         raise HistoryUnavailable() from exc
@@ -155,40 +151,8 @@ def decisions(filters: DecisionFilters = DecisionFilters()) -> list[dict]:
 
 
 # Stores ------------------------------------------------------------------------------------------
-class FileStore:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def append(self, entry: dict) -> None:
-        line = (json.dumps(entry, ensure_ascii=False, default=str) + "\n").encode()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with _file_lock:
-            # O_APPEND: each line lands whole at the end even with several processes appending.
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
-            try:
-                os.write(fd, line)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-
-    def read(self) -> list[Any]:
-        try:
-            with self.path.open(encoding="utf-8") as history:
-                lines = history.readlines()[-READ_LIMIT:]
-        except FileNotFoundError:
-            return []
-        return [_loads(line) for line in lines if line.strip()]
-
-
-class RedisStore:
-    def __init__(self, client: Any) -> None:
-        self.client = client
-
-    def append(self, entry: dict) -> None:
-        self.client.rpush(REDIS_KEY, json.dumps(entry, ensure_ascii=False, default=str))
-
-    def read(self) -> list[Any]:
-        return [_loads(raw) for raw in self.client.lrange(REDIS_KEY, -READ_LIMIT, -1)]
+def _line(entry: dict) -> bytes:
+    return (json.dumps(entry, ensure_ascii=False, default=str) + "\n").encode()
 
 
 def _loads(raw: str | bytes) -> Any:
@@ -198,21 +162,23 @@ def _loads(raw: str | bytes) -> Any:
         return None  # a torn or foreign line is skipped, never a 500
 
 
-def _read_quietly(store: FileStore) -> list[Any]:
+def _read(store: FileLog | RedisLog) -> list[Any]:
+    return [_loads(line) for line in store.read_tail(READ_LIMIT)]
+
+
+def _read_quietly(store: FileLog) -> list[Any]:
     try:
-        return store.read()
+        return _read(store)
     except OSError:
         logger.exception("decision history fallback file not readable")
         return []
 
 
-def _stores() -> list[FileStore | RedisStore]:
+def _stores() -> list[FileLog | RedisLog]:
     """Where decisions go, in order: Redis then the file as its fallback when the cache is Redis; else the file."""
-    file_store = FileStore(Path(settings.DECISION_AUDIT_LOG))
-    if "redis" in settings.CACHES["default"]["BACKEND"].lower():
-        return [RedisStore(cache._cache.get_client(REDIS_KEY, write=True)), file_store]
-    return [file_store]
+    file_store = FileLog(settings.DECISION_AUDIT_LOG)
+    return [RedisLog(REDIS_KEY), file_store] if uses_redis() else [file_store]
 
 
-def _store() -> FileStore | RedisStore:
+def _store() -> FileLog | RedisLog:
     return _stores()[0]

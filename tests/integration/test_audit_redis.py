@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from dashboard import audit
+from dashboard.appendlog import RedisLog
 from tests.integration.test_multiworker import redis_url  # noqa: F401  (fixture)
 from tests.payloads import prescription_payload, user_payload
 
@@ -23,7 +24,7 @@ def test_audit_with_redis_cache_appends_to_a_shared_list(settings, redis_url):  
     assert [d["estado"] for d in audit.decisions()] == ["pendiente", "rechazada"]
     assert not Path(settings.DECISION_AUDIT_LOG).exists()
     store = audit._store()
-    assert isinstance(store, audit.RedisStore) and store.client.llen(audit.REDIS_KEY) == 2
+    assert isinstance(store, RedisLog) and store.client().llen(store.key) == 2
 
 
 def test_audit_with_redis_down_falls_back_to_the_file_and_reads_it_back(settings, redis_url):  # noqa: F811

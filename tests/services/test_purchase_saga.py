@@ -12,7 +12,8 @@ import requests
 from django.core.cache import cache
 
 from dashboard import metrics
-from dashboard.services.purchase_saga.journal import FileLog, Journal, journal
+from dashboard.appendlog import FileLog
+from dashboard.services.purchase_saga.journal import Journal, journal
 from tests.conftest import PRODUCTS, USERS
 from tests.payloads import offer_payload, product_payload, purchase_payload
 from tests.services.test_purchases_support import (

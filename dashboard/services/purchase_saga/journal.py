@@ -19,17 +19,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import os
 import threading
 import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
+
+from dashboard.appendlog import FileLog, RedisLog, uses_redis
 
 logger = logging.getLogger("dashboard.purchases.journal")
 
@@ -128,68 +127,6 @@ def _fold(attempts: dict[str, Attempt], by_key: dict[str, str], claimed: dict[in
     elif kind == "fin":
         attempt.fin = {"estado": event["estado"], "status": event.get("status"), "body": event.get("body")}
         attempt.pendiente = None
-
-
-class FileLog:
-    """Append-only JSON lines on disk; each append is one `write` then `fsync`."""
-
-    def __init__(self, path: str | os.PathLike) -> None:
-        self.path = Path(path)
-
-    def append(self, line: bytes) -> None:
-        new = not self.path.exists()
-        if new:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        try:
-            os.write(fd, line)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        if new:  # the file's name must survive a crash too
-            dir_fd = os.open(self.path.parent, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
-
-    def read_from(self, cursor: int) -> tuple[list[bytes], int]:
-        try:
-            with self.path.open("rb") as handle:
-                handle.seek(cursor)
-                data = handle.read()
-        except FileNotFoundError:
-            return [], 0
-        end = data.rfind(b"\n") + 1  # a line still being written is read next time
-        return data[:end].splitlines(), cursor + end
-
-    def describe(self) -> str:
-        return f"archivo {self.path}"
-
-
-class RedisLog:
-    """The same lines in one Redis list (RPUSH is atomic; every worker and host sees one order)."""
-
-    def _client(self) -> Any:
-        return cache._cache.get_client(write=True)  # Django's RedisCache: the underlying redis-py client
-
-    @property
-    def _key(self) -> str:
-        return cache.make_key(REDIS_KEY)
-
-    def append(self, line: bytes) -> None:
-        self._client().rpush(self._key, line.rstrip(b"\n"))
-
-    def read_from(self, cursor: int) -> tuple[list[bytes], int]:
-        lines = self._client().lrange(self._key, cursor, -1)
-        return list(lines), cursor + len(lines)
-
-    def describe(self) -> str:
-        return "redis (CACHE_URL)"
-
-
-def uses_redis() -> bool:
-    return "redis" in settings.CACHES["default"]["BACKEND"].lower()
 
 
 class Journal:
@@ -324,6 +261,6 @@ def journal() -> Journal:
         found = _journals.get(config)
         if found is None:
             file_log = FileLog(settings.PURCHASE_JOURNAL)
-            found = Journal(RedisLog(), fallback=file_log) if redis else Journal(file_log)
+            found = Journal(RedisLog(REDIS_KEY), fallback=file_log) if redis else Journal(file_log)
             _journals[config] = found
         return found

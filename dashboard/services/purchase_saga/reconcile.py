@@ -44,13 +44,6 @@ def admin_upstreams(*, dni: str, password: str) -> Upstreams:
     return upstreams
 
 
-def open_entries(*, min_age: float | None = None) -> list[Attempt]:
-    """Open attempts old enough not to be running any more (all open ones with `min_age=0`)."""
-    age = stale_after() if min_age is None else min_age
-    now = time.time()
-    return [a for a in journal().open_attempts() if now - a.inicio >= age]
-
-
 STOCK_STATES = {
     "planeado": "escritura sin confirmar", "tomado": "tomado", "incierto": "escritura incierta",
     "no_escrito": "no se escribió", "devuelto": "devuelto", "restaurado": "restaurado",

@@ -62,7 +62,6 @@ class PurchaseNotRegistered(OrchestratorError):
 @dataclass(frozen=True)
 class Registered:
     purchase: Purchase
-    updated: dict[int, Product] | None  # products as the stock write answered (None when resolved later)
     draft: dict[str, Any] | None
     attempt: Attempt
 
@@ -120,7 +119,7 @@ def take_stock_and_register(*, upstreams: Upstreams, buyer: User, items: Iterabl
             _fail(upstreams, attempt, exc, locks)
         else:
             _mark_registered(attempt, purchase)
-    return Registered(purchase=purchase, updated=updated, draft=borrador, attempt=attempt)
+    return Registered(purchase=purchase, draft=borrador, attempt=attempt)
 
 
 def _write_stock(upstreams: Upstreams, attempt: Attempt, plan: list[StockStep],

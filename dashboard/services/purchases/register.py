@@ -92,7 +92,7 @@ def purchase_register(*, upstreams: Upstreams, buyer: User, request: PurchaseReq
         upstreams=upstreams, buyer=buyer, items=[(i.producto_id, i.cantidad) for i in request.items], ticket=ticket,
         validate=validate, draft=lambda updated: receipt_draft(request, updated, offers),
     )
-    return receipt_from_draft(registered.purchase, registered.draft, request.items)
+    return receipt_from_draft(registered.purchase, registered.draft)
 
 
 def receipt_draft(request: PurchaseRequest, updated: Mapping[int, Product], offers: list[Offer]) -> dict[str, Any]:
@@ -109,8 +109,7 @@ def receipt_draft(request: PurchaseRequest, updated: Mapping[int, Product], offe
     return {"lineas": lines, "datos_adicionales": request.datos_adicionales}
 
 
-def receipt_from_draft(purchase: Purchase, draft: dict[str, Any] | None,
-                       items: tuple[PurchaseItem, ...] | None = None) -> PurchaseReceipt:
+def receipt_from_draft(purchase: Purchase, draft: dict[str, Any] | None) -> PurchaseReceipt:
     """The receipt of a stored purchase; a draft that is missing or unusable gives a reduced one."""
     datos = (draft or {}).get("datos_adicionales")
     try:
