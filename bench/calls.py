@@ -38,7 +38,10 @@ def main() -> None:
     import requests
     import urllib3
 
+    from dashboard import context
     from dashboard.clients.products import ProductsClient
+
+    context.begin("bench-calls")  # as inside a request: its ids, its trace, no deadline
 
     url = args.products_url.rstrip("/") + "/api/productos/1"
     client, session, pool = ProductsClient(), requests.Session(), urllib3.PoolManager()

@@ -29,9 +29,10 @@ import urllib3
 from django.conf import settings
 from requests.structures import CaseInsensitiveDict
 
-from dashboard import context, metrics
+from dashboard import context, metrics, tracing
 from dashboard.clients.breakers import breaker_for
 from dashboard.clients.deadline import DeadlineAdapter, deadline
+from dashboard.clients.transport import UpstreamAdapter
 from dashboard.concurrency import SlotTimeout, upstream_slot
 from dashboard.errors import (
     BadRequest,
@@ -111,7 +112,10 @@ def session_for(service: str) -> requests.Session:
             session.trust_env = settings.UPSTREAM_TRUST_ENV
             pool = max(settings.UPSTREAM_MAX_CONCURRENCY, 10)  # the in-flight limit per upstream
             # No automatic retries here: writes must never be repeated behind the caller's back.
-            adapter = DeadlineAdapter(pool_connections=1, pool_maxsize=pool, max_retries=0)
+            # Proxies from the environment need requests' own stack (urllib3 under deadlines);
+            # otherwise the lighter wire of `clients.transport`.
+            adapter_class = DeadlineAdapter if session.trust_env else UpstreamAdapter
+            adapter = adapter_class(pool_connections=1, pool_maxsize=pool, max_retries=0)
             session.mount("http://", adapter)
             session.mount("https://", adapter)
             _sessions[service] = session
@@ -121,13 +125,15 @@ def session_for(service: str) -> requests.Session:
 def send(service: str, method: str, url: str, *, params: dict[str, Any] | None, json: Any,
          headers: dict[str, str], timeout: tuple[float, float],
          read: Callable[[requests.Response], bytes] | None = None) -> tuple[requests.Response, bytes | None]:
-    """The lightest path through `requests`: a request prepared here, sent by the pooled session.
+    """The lightest path through `requests`: a request prepared here, sent by the session's adapter.
 
-    `Session.request` merges session settings, cookies, hooks and environment on every call (a third
-    of a call's CPU, see docs/performance.md); the URL here is already built from validated parts and
-    the session has none of those, so the prepared request is made directly. `Session.send` (what
-    OpenTelemetry instruments) and its adapter still do the rest. The body is streamed and `read`
-    (inside the upstream's slot) reads it: the answer and its body, or None without `read`.
+    `Session.request` merges session settings, cookies, hooks and environment on every call, and
+    `Session.send` extracts cookies and looks for redirects; the URL here is already built from
+    validated parts and none of that applies, so the prepared request goes straight to the adapter
+    (`clients.transport`). `Session.send` is kept where it does something: with OpenTelemetry on (it
+    is what the requests instrumentation wraps) and with `UPSTREAM_TRUST_ENV` (it applies the
+    environment's proxies). Redirects are never followed. The body is streamed and `read` (inside
+    the upstream's slot) reads it: the answer and its body, or None without `read`.
     """
     prepared = requests.PreparedRequest()
     prepared.method = method
@@ -142,10 +148,11 @@ def send(service: str, method: str, url: str, *, params: dict[str, Any] | None, 
     prepared.hooks = {"response": []}
     prepared._cookies = None  # noqa: SLF001 - what prepare_cookies leaves when there are none
     session = session_for(service)
-    # Without UPSTREAM_TRUST_ENV there are no proxies: saying so spares `send` a lookup per call.
-    extra: dict[str, Any] = {} if session.trust_env else {"proxies": {}}
     with upstream_slot(service):
-        response = session.send(prepared, timeout=timeout, allow_redirects=True, stream=True, **extra)
+        if session.trust_env or tracing.enabled():
+            response = session.send(prepared, timeout=timeout, allow_redirects=False, stream=True)
+        else:
+            response = session.get_adapter(prepared.url).send(prepared, stream=True, timeout=timeout)
         if read is None:
             return response, None
         try:
@@ -412,6 +419,10 @@ class BaseClient:
             error = UpstreamRejected(self.service, status, upstream_message(body, text), body if is_json else None)
             error.body_is_json = is_json
             raise error
+        if 300 <= status < 400:
+            # Redirects are not followed (an upstream's API has no business sending one; following it
+            # would send the bearer token wherever it points): not the answer the contract promises.
+            raise UpstreamInvalid(self.service, details={"motivo": "redireccion_no_seguida", "upstream_status": status})
         if status == 204 or not expect_json:
             return body
         if not is_json:

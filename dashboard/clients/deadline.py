@@ -4,7 +4,7 @@ A socket timeout bounds one read, so an upstream that trickles its status line, 
 byte at a time could hold a call for ever. Here every read of a response, from the first byte of the
 status line to the last of the body, may only wait for what is left of the call's deadline (and never
 longer than the read timeout). `DeadlineAdapter` puts this under `requests`; `deadline()` sets the
-limit for the calls the current thread makes.
+limit for the calls the current thread makes; `clients.transport` reads it the same way.
 """
 from __future__ import annotations
 
@@ -32,6 +32,11 @@ def deadline(at: float, read_timeout: float) -> Iterator[None]:
         yield
     finally:
         _current.limit = None
+
+
+def current_limit() -> tuple[float, float] | None:
+    """(deadline, read timeout) set by `deadline()` for this thread's calls, or None."""
+    return getattr(_current, "limit", None)
 
 
 class _DeadlineReader(io.RawIOBase):

@@ -9,6 +9,7 @@ import requests
 
 from dashboard import context
 from dashboard.clients import PrescriptionsClient, ProductsClient, UsersClient
+from dashboard.clients.transport import UpstreamAdapter
 from dashboard.errors import BadRequest, UpstreamFailed, UpstreamRejected, UpstreamTimeout, UpstreamUnavailable
 from tests.conftest import PRESCRIPTIONS, PRODUCTS, USERS
 from tests.payloads import product_payload, user_payload
@@ -121,13 +122,13 @@ def test_client_uses_timeouts_from_settings(mocked, settings, monkeypatch):
     settings.UPSTREAM_CONNECT_TIMEOUT = 1.5
     settings.UPSTREAM_READ_TIMEOUT = 3.5
     seen = {}
-    original = requests.Session.send
+    original = UpstreamAdapter.send  # the adapter's send, as `responses` mocks it
 
     def spy(self, prepared, **kwargs):
         seen["timeout"] = kwargs.get("timeout")
         return original(self, prepared, **kwargs)
 
-    monkeypatch.setattr(requests.Session, "send", spy)
+    monkeypatch.setattr(UpstreamAdapter, "send", spy)
     mocked.get(f"{PRODUCTS}/api/productos/1", json=product_payload(1))
     ProductsClient().product_get(1)
     assert seen["timeout"] == (1.5, 3.5)

@@ -120,3 +120,15 @@ def test_a_trial_ending_in_an_unexpected_exception_still_resolves(mocked, monkey
     mocked.get(f"{USERS}/api/user/me", json={"dni": "72345678", "role": "CLIENTE"})
     assert UsersClient(token="t").me().dni == "72345678"
     assert breaker_state("usuarios_y_autenticacion_y_compras")["estado"] == "cerrado"
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_a_redirect_is_not_followed_and_is_not_an_answer(mocked, status):
+    mocked.get(URL, status=status, headers={"Location": "http://elsewhere.test/api/productos/1"},
+               json=product_payload(1))
+    mocked.get("http://elsewhere.test/api/productos/1", json=product_payload(1))
+    with pytest.raises(UpstreamInvalid) as exc:
+        ProductsClient().product_get(1)
+    assert exc.value.details["motivo"] == "redireccion_no_seguida"
+    assert exc.value.details["upstream_status"] == status
+    assert len(mocked.calls) == 1

@@ -7,6 +7,7 @@ import requests
 from dashboard import context
 from dashboard.clients import ProductsClient, UsersClient
 from dashboard.clients.breakers import breaker_for, breaker_state
+from dashboard.clients.transport import UpstreamAdapter
 from dashboard.errors import UpstreamFailed, UpstreamRejected, UpstreamTimeout, UpstreamUnavailable
 from tests.conftest import PRODUCTS, USERS
 from tests.payloads import product_payload, purchase_payload
@@ -115,13 +116,13 @@ def test_deadline_spent_means_no_call(mocked):
 def test_deadline_clips_the_timeout(mocked, monkeypatch, settings):
     settings.UPSTREAM_READ_TIMEOUT = 5
     seen = {}
-    original = requests.Session.send
+    original = UpstreamAdapter.send  # the adapter's send, as `responses` mocks it
 
     def spy(self, prepared, **kwargs):
         seen["timeout"] = kwargs["timeout"]
         return original(self, prepared, **kwargs)
 
-    monkeypatch.setattr(requests.Session, "send", spy)
+    monkeypatch.setattr(UpstreamAdapter, "send", spy)
     mocked.get(URL, json=product_payload(1))
     ctx, token = context.begin("r", deadline_seconds=1.0)
     try:

@@ -1,0 +1,212 @@
+"""The upstream wire (`dashboard.clients.transport`) against a raw HTTP/1.1 server on a free port.
+
+Each answer is written byte for byte here, so framing (Content-Length, chunked, until close), kept-alive
+connections, interim answers and connections the upstream drops are exercised as real sockets see them.
+"""
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from dashboard.clients import ProductsClient
+from dashboard.clients.base import reset_sessions, session_for
+from dashboard.errors import UpstreamInvalid, UpstreamUnavailable
+from tests.payloads import product_payload
+
+pytestmark = pytest.mark.integration
+
+BODY = json.dumps(product_payload(1)).encode()
+
+
+def ok(body: bytes = BODY, extra: bytes = b"") -> bytes:
+    return b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n%s\r\n%s" % (
+        len(body), extra, body)
+
+
+class RawServer:
+    """Answers each request with `answer(connection_no, request_no_on_it, head)`: (bytes, close_after).
+
+    `bytes` None closes the connection without answering. Records every request head it read.
+    """
+
+    def __init__(self, answer: Callable[[int, int, bytes], tuple[bytes | None, bool]]) -> None:
+        self.answer = answer
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.connections = 0
+        self.heads: list[bytes] = []
+        self.hung_up = threading.Semaphore(0)  # released once per connection the server closed
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._serve, args=(conn, self.connections), daemon=True).start()
+
+    def _serve(self, conn: socket.socket, number: int) -> None:
+        try:
+            self._exchange(conn, number)
+        finally:
+            self.hung_up.release()
+
+    def _exchange(self, conn: socket.socket, number: int) -> None:
+        buffer, served = b"", 0
+        with conn:
+            while True:
+                while b"\r\n\r\n" not in buffer:
+                    data = conn.recv(65536)
+                    if not data:
+                        return
+                    buffer += data
+                head, _, buffer = buffer.partition(b"\r\n\r\n")
+                length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                               if line.lower().startswith(b"content-length:")), 0)
+                while len(buffer) < length:
+                    buffer += conn.recv(65536)
+                buffer = buffer[length:]
+                self.heads.append(head)
+                served += 1
+                reply, close = self.answer(number, served, head)
+                if reply is None:
+                    return
+                conn.sendall(reply)
+                if close:
+                    return
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+@pytest.fixture
+def raw(settings) -> Iterator[Callable[..., RawServer]]:
+    servers: list[RawServer] = []
+
+    def start(answer: Callable[[int, int, bytes], tuple[bytes | None, bool]]) -> RawServer:
+        server = RawServer(answer)
+        servers.append(server)
+        settings.URL_PRODUCTOS_OFERTAS = server.url
+        settings.UPSTREAM_GET_RETRIES = 0  # what the wire does, not the client base's retry
+        return server
+
+    reset_sessions()
+    yield start
+    reset_sessions()
+    for server in servers:
+        server.close()
+
+
+def test_a_content_length_answer_is_read_and_its_connection_kept_for_the_next_calls(raw):
+    server = raw(lambda *_: (ok(), False))
+    for _ in range(3):
+        assert ProductsClient().product_get(1).id == 1
+    assert server.connections == 1
+    assert len(server.heads) == 3
+
+
+def test_a_chunked_answer_is_put_together(raw):
+    parts = (BODY[:10], BODY[10:50], BODY[50:])
+    chunks = b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in parts) + b"0\r\n\r\n"
+    server = raw(lambda *_: (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                             b"Transfer-Encoding: chunked\r\n\r\n" + chunks, False))
+    assert ProductsClient().product_get(1).nombre == product_payload(1)["nombre"]
+    assert ProductsClient().product_get(1).id == 1
+    assert server.connections == 1
+
+
+def test_an_answer_without_length_ends_with_its_connection_which_is_not_reused(raw):
+    server = raw(lambda *_: (b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n" + BODY, True))
+    assert ProductsClient().product_get(1).id == 1
+    assert ProductsClient().product_get(1).id == 1
+    assert server.connections == 2
+
+
+def test_connection_close_is_honoured(raw):
+    server = raw(lambda *_: (ok(extra=b"Connection: close\r\n"), True))
+    ProductsClient().product_get(1)
+    ProductsClient().product_get(1)
+    assert server.connections == 2
+
+
+def test_an_interim_answer_is_skipped(raw):
+    raw(lambda *_: (b"HTTP/1.1 103 Early Hints\r\nLink: </x>; rel=preload\r\n\r\n" + ok(), False))
+    assert ProductsClient().product_get(1).id == 1
+
+
+def test_a_body_cut_short_is_an_incomplete_answer_and_its_connection_is_dropped(raw):
+    server = raw(lambda number, *_: ((ok()[:-20], True) if number == 1 else (ok(), False)))
+    with pytest.raises(UpstreamInvalid) as exc:
+        ProductsClient().product_get(1)
+    assert exc.value.details["motivo"] == "respuesta_incompleta"
+    assert ProductsClient().product_get(1).id == 1
+    assert server.connections == 2
+
+
+def test_a_get_on_a_kept_alive_connection_the_upstream_dropped_is_sent_again_on_a_new_one(raw):
+    # The first connection answers once, then reads the next request and closes without a word.
+    server = raw(lambda number, served, _head: (None, True) if (number, served) == (1, 2) else (ok(), False))
+    assert ProductsClient().product_get(1).id == 1
+    assert ProductsClient().product_get(1).id == 1
+    assert server.connections == 2
+    assert len(server.heads) == 3  # the dropped GET, then the same GET on the new connection
+
+
+def test_a_write_on_a_dropped_connection_is_never_sent_again_and_may_have_landed(raw):
+    server = raw(lambda number, served, _head: (None, True) if (number, served) == (1, 2) else (ok(), False))
+    ProductsClient().product_get(1)
+    with pytest.raises(UpstreamUnavailable) as exc:
+        ProductsClient().product_set_stock(1, 5)
+    assert exc.value.may_have_landed is True
+    assert [h.split(b" ")[0] for h in server.heads] == [b"GET", b"PUT"]
+
+
+def test_a_connection_closed_while_idle_in_the_pool_is_not_used(raw):
+    server = raw(lambda *_: (ok(), True))  # answers with keep-alive framing, then hangs up
+    ProductsClient().product_set_stock(1, 5)
+    assert server.hung_up.acquire(timeout=5)
+    ProductsClient().product_set_stock(1, 4)  # a write: it must not meet the dead connection
+    assert server.connections == 2
+    assert [h.split(b" ")[0] for h in server.heads] == [b"PUT", b"PUT"]
+
+
+def test_status_line_and_headers_too_large_are_refused(raw):
+    raw(lambda *_: (b"HTTP/1.1 200 OK\r\n" + b"X-Relleno: " + b"x" * 70_000 + b"\r\n\r\n", True))
+    with pytest.raises(UpstreamUnavailable):
+        ProductsClient().product_get(1)
+
+
+def test_what_is_not_http_is_refused(raw):
+    raw(lambda *_: (b"SSH-2.0-OpenSSH_9.2\r\n\r\n", True))
+    with pytest.raises(UpstreamUnavailable) as exc:
+        ProductsClient().product_get(1)
+    assert exc.value.may_have_landed is True
+
+
+def test_the_request_carries_host_and_our_headers(raw):
+    server = raw(lambda *_: (ok(), False))
+    ProductsClient().product_set_stock(1, 7)
+    lines = server.heads[0].split(b"\r\n")
+    assert lines[0] == b"PUT /api/productos/1 HTTP/1.1"
+    headers = {k.lower(): v.strip() for k, _, v in (line.partition(b":") for line in lines[1:])}
+    assert headers[b"host"] == server.url.removeprefix("http://").encode()
+    assert headers[b"content-type"] == b"application/json"
+    assert headers[b"content-length"] == str(len(json.dumps({"stock": 7}))).encode()
+    assert headers[b"accept-encoding"] == b"identity"
+
+
+def test_idle_connections_kept_are_bounded_by_the_pool_size(raw, settings):
+    settings.UPSTREAM_MAX_CONCURRENCY = 10
+    raw(lambda *_: (ok(), False))
+    from dashboard.concurrency import gather
+
+    gather([lambda: ProductsClient().product_get(1) for _ in range(30)])
+    adapter = session_for("productos_y_ofertas").get_adapter(settings.URL_PRODUCTOS_OFERTAS)
+    (pool,) = adapter._pools.values()  # noqa: SLF001 - the pool's own bound is what is checked
+    assert 1 <= len(pool._idle) <= 10  # noqa: SLF001
