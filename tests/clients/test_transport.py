@@ -8,13 +8,14 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
 
 from dashboard.clients import ProductsClient
 from dashboard.clients.base import reset_sessions, session_for
-from dashboard.errors import UpstreamInvalid, UpstreamUnavailable
+from dashboard.errors import UpstreamInvalid, UpstreamTimeout, UpstreamUnavailable
 from tests.payloads import product_payload
 
 pytestmark = pytest.mark.integration
@@ -25,6 +26,13 @@ BODY = json.dumps(product_payload(1)).encode()
 def ok(body: bytes = BODY, extra: bytes = b"") -> bytes:
     return b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n%s\r\n%s" % (
         len(body), extra, body)
+
+
+class Trickle(bytes):
+    """An answer sent a byte at a time, `TRICKLE_GAP` seconds apart."""
+
+
+TRICKLE_GAP = 0.05
 
 
 class RawServer:
@@ -77,6 +85,14 @@ class RawServer:
                 reply, close = self.answer(number, served, head)
                 if reply is None:
                     return
+                if isinstance(reply, Trickle):
+                    try:
+                        for byte in reply:
+                            conn.sendall(bytes([byte]))
+                            time.sleep(TRICKLE_GAP)
+                    except OSError:
+                        return
+                    continue
                 conn.sendall(reply)
                 if close:
                     return
@@ -210,3 +226,27 @@ def test_idle_connections_kept_are_bounded_by_the_pool_size(raw, settings):
     adapter = session_for("productos_y_ofertas").get_adapter(settings.URL_PRODUCTOS_OFERTAS)
     (pool,) = adapter._pools.values()  # noqa: SLF001 - the pool's own bound is what is checked
     assert 1 <= len(pool._idle) <= 10  # noqa: SLF001
+
+
+@pytest.mark.parametrize("trust_env", [False, True], ids=["transporte_propio", "pila_de_urllib3"])
+def test_an_answer_trickled_a_byte_at_a_time_is_cut_at_the_call_deadline(raw, settings, trust_env):
+    # Each byte comes well within the read timeout; the whole answer never comes within connect + read.
+    settings.UPSTREAM_TRUST_ENV = trust_env
+    settings.UPSTREAM_CONNECT_TIMEOUT, settings.UPSTREAM_READ_TIMEOUT = 0.2, 0.3
+    raw(lambda *_: (Trickle(ok()), True))
+    started = time.monotonic()
+    with pytest.raises(UpstreamTimeout):
+        ProductsClient().product_get(1)
+    # Far less than the ~20 s the whole trickled answer takes (generous for a loaded machine).
+    assert time.monotonic() - started < 5
+
+
+def test_with_upstream_trust_env_calls_go_through_the_environment_proxy(raw, settings, monkeypatch):
+    settings.UPSTREAM_TRUST_ENV = True
+    proxy = raw(lambda *_: (ok(), False))
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    settings.URL_PRODUCTOS_OFERTAS = "http://productos.interno.ejemplo"
+    assert ProductsClient().product_get(1).id == 1
+    assert proxy.heads[0].split(b"\r\n")[0] == b"GET http://productos.interno.ejemplo/api/productos/1 HTTP/1.1"
