@@ -7,15 +7,18 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
 
 import pytest
 
-from dashboard.clients import ProductsClient
+from dashboard.clients import ProductsClient, transport
 from dashboard.clients.base import reset_sessions, session_for
 from dashboard.errors import UpstreamInvalid, UpstreamTimeout, UpstreamUnavailable
+from tests.conftest import system_tool
 from tests.payloads import product_payload
 
 pytestmark = pytest.mark.integration
@@ -41,10 +44,12 @@ class RawServer:
     `bytes` None closes the connection without answering. Records every request head it read.
     """
 
-    def __init__(self, answer: Callable[[int, int, bytes], tuple[bytes | None, bool]]) -> None:
-        self.answer = answer
+    def __init__(self, answer: Callable[[int, int, bytes], tuple[bytes | None, bool]],
+                 tls: ssl.SSLContext | None = None) -> None:
+        self.answer, self.tls = answer, tls
         self.listener = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        port = self.listener.getsockname()[1]
+        self.url = f"https://localhost:{port}" if tls else f"http://127.0.0.1:{port}"
         self.connections = 0
         self.heads: list[bytes] = []
         self.hung_up = threading.Semaphore(0)  # released once per connection the server closed
@@ -61,6 +66,12 @@ class RawServer:
 
     def _serve(self, conn: socket.socket, number: int) -> None:
         try:
+            if self.tls is not None:
+                try:
+                    conn = self.tls.wrap_socket(conn, server_side=True)
+                except (ssl.SSLError, OSError):
+                    conn.close()
+                    return
             self._exchange(conn, number)
         finally:
             self.hung_up.release()
@@ -105,8 +116,9 @@ class RawServer:
 def raw(settings) -> Iterator[Callable[..., RawServer]]:
     servers: list[RawServer] = []
 
-    def start(answer: Callable[[int, int, bytes], tuple[bytes | None, bool]]) -> RawServer:
-        server = RawServer(answer)
+    def start(answer: Callable[[int, int, bytes], tuple[bytes | None, bool]],
+              tls: ssl.SSLContext | None = None) -> RawServer:
+        server = RawServer(answer, tls)
         servers.append(server)
         settings.URL_PRODUCTOS_OFERTAS = server.url
         settings.UPSTREAM_GET_RETRIES = 0  # what the wire does, not the client base's retry
@@ -250,3 +262,33 @@ def test_with_upstream_trust_env_calls_go_through_the_environment_proxy(raw, set
     settings.URL_PRODUCTOS_OFERTAS = "http://productos.interno.ejemplo"
     assert ProductsClient().product_get(1).id == 1
     assert proxy.heads[0].split(b"\r\n")[0] == b"GET http://productos.interno.ejemplo/api/productos/1 HTTP/1.1"
+
+
+@pytest.fixture
+def certificate(tmp_path) -> tuple[str, ssl.SSLContext]:
+    """A self-signed certificate for localhost (openssl, as on the machine), and a server context with it."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    openssl = system_tool("openssl", "openssl")
+    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return str(cert), context
+
+
+def test_https_upstreams_are_verified_and_their_connections_kept(raw, certificate, monkeypatch):
+    cafile, server_context = certificate
+    monkeypatch.setattr(transport, "DEFAULT_CA_BUNDLE_PATH", cafile)  # trust the test certificate
+    server = raw(lambda *_: (ok(), False), tls=server_context)
+    assert ProductsClient().product_get(1).id == 1
+    assert ProductsClient().product_get(1).id == 1
+    assert server.connections == 1
+
+
+def test_an_https_upstream_with_a_certificate_we_do_not_trust_is_refused(raw, certificate):
+    _cafile, server_context = certificate
+    server = raw(lambda *_: (ok(), False), tls=server_context)
+    with pytest.raises(UpstreamUnavailable):
+        ProductsClient().product_get(1)
+    assert server.heads == []  # nothing was sent over it
