@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import threading
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -311,6 +312,42 @@ def test_purchase_register_ignores_the_prescriptions_service_when_nothing_needs_
     mock_create(mocked)
     register((1, 1))
     assert fake.stock(1) == 99
+
+
+def test_purchase_register_does_not_wait_for_prescriptions_nothing_needs(mocked):
+    # The prescriptions page is asked for with the products, but an over-the-counter purchase goes
+    # on without its answer: the registration is sent while that call is still held here.
+    release, answered = threading.Event(), threading.Event()
+
+    def slow_prescriptions(request):
+        release.wait(5)
+        answered.set()
+        return 200, {}, json.dumps({"page": 1, "pagesize": 100, "total": 0, "items": []})
+
+    mock_me(mocked)
+    fake = FakeProducts(mocked, PARA)
+    mock_offers(mocked)
+    mocked.add_callback("GET", RX_FILTER, callback=slow_prescriptions)
+    mock_create(mocked)
+    try:
+        register((1, 1))
+        registered_before_the_answer = calls(mocked, "POST", COMPRAS) == 1 and not answered.is_set()
+    finally:
+        release.set()
+        answered.wait(10)
+    assert registered_before_the_answer
+    assert fake.stock(1) == 99 and calls(mocked, "GET", RX_FILTER) == 1
+
+
+def test_purchase_register_takes_nothing_when_the_offers_cannot_be_read(mocked):
+    mock_me(mocked)
+    fake = FakeProducts(mocked, PARA)
+    mocked.get(f"{PRODUCTS}/api/ofertas/all", body=requests.exceptions.ConnectionError("refused"))
+    mock_prescriptions(mocked)
+    mock_create(mocked)
+    with pytest.raises(UpstreamUnavailable):
+        register((1, 1))
+    assert fake.stock(1) == 100 and calls(mocked, "PUT", product_url(1)) == 0 and calls(mocked, "POST", COMPRAS) == 0
 
 
 def test_purchase_register_fails_when_a_needed_prescription_cannot_be_read(mocked):
