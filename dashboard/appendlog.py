@@ -27,6 +27,7 @@ class FileLog:
         self.path = Path(path)
 
     def append(self, line: bytes) -> None:
+        """One or more newline-terminated lines, in one `write` and one `fsync`."""
         new = not self.path.exists()
         if new:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -73,7 +74,8 @@ class RedisLog:
         return cache.make_key(self.name)
 
     def append(self, line: bytes) -> None:
-        self.client().rpush(self.key, line.rstrip(b"\n"))
+        """One or more newline-terminated lines, pushed in one RPUSH (atomic)."""
+        self.client().rpush(self.key, *line.rstrip(b"\n").split(b"\n"))
 
     def read_from(self, cursor: int) -> tuple[list[bytes], int]:
         lines = self.client().lrange(self.key, cursor, -1)

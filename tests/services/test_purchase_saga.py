@@ -303,3 +303,56 @@ def test_saga_offers_are_applied_from_the_journaled_draft(client, mocked, settin
     assert post(client, HTTP_IDEMPOTENCY_KEY="o").status_code == 504
     body = post(client, HTTP_IDEMPOTENCY_KEY="o").json()
     assert body["productos_detalle"][0]["precio_final"] == 9.0 and body["total"] == 18.0
+
+
+def test_journal_takes_four_fsyncs_per_purchase_each_before_the_step_it_covers(client, mocked, settings,
+                                                                              monkeypatch):
+    # inicio before any stock write; the confirmed writes with "sent" in one append before the
+    # registration goes out; registrada and fin before answering.
+    purchase_world(mocked, product_payload(1, stock=10), product_payload(2, stock=10), product_payload(3, stock=10))
+    appends = []
+    original = FileLog.append
+
+    def append(self, line):
+        puts = sum(calls(mocked, "PUT", product_url(p)) for p in (1, 2, 3))
+        appends.append(([json.loads(x)["evento"] for x in line.splitlines()], puts, calls(mocked, "POST", COMPRAS)))
+        original(self, line)
+
+    monkeypatch.setattr(FileLog, "append", append)
+    body = {"productos": [{"producto_id": p, "cantidad": 1} for p in (1, 2, 3)]}
+    assert post(client, body).status_code == 201
+    assert appends == [(["inicio"], 0, 0), (["stock", "stock", "stock", "registro"], 3, 0),
+                       (["registro"], 3, 1), (["fin"], 3, 1)]
+    steps = {e["producto_id"]: e["estado"] for e in events(settings) if e["evento"] == "stock"}
+    assert steps == {1: "tomado", 2: "tomado", 3: "tomado"}
+
+
+def test_journal_records_the_failed_writes_before_giving_back(client, mocked, world, settings, monkeypatch):
+    world.put_failures[1] = [503]
+    appends = []
+    original = FileLog.append
+
+    def append(self, line):
+        appends.append(([json.loads(x)["evento"] for x in line.splitlines()], calls(mocked, "PUT", product_url(1))))
+        original(self, line)
+
+    monkeypatch.setattr(FileLog, "append", append)
+    assert post(client).status_code == 502
+    # The write's unknown outcome is journaled before the restoring write, which is journaled after.
+    assert appends[:3] == [(["inicio"], 0), (["stock"], 1), (["stock"], 2)] and appends[-1] == (["fin"], 2)
+    assert [e["estado"] for e in events(settings) if e["evento"] == "stock"] == ["incierto", "restaurado"]
+    assert calls(mocked, "POST", COMPRAS) == 0
+
+
+def test_journal_events_appended_together_are_one_rpush_of_separate_lines(monkeypatch):
+    from dashboard.appendlog import RedisLog
+
+    pushed = []
+
+    class Client:
+        def rpush(self, key, *values):
+            pushed.append(values)
+
+    monkeypatch.setattr(RedisLog, "client", lambda self: Client())
+    Journal(RedisLog("diario")).record_many([{"intento": "a", "evento": "x"}, {"intento": "a", "evento": "y"}])
+    assert [[json.loads(v)["evento"] for v in values] for values in pushed] == [["x", "y"]]

@@ -8,7 +8,8 @@ made) and a last one when it is resolved (`fin`: the answer the caller gets, rep
 
 Where it lives:
 - a JSON-lines file (`PURCHASE_JOURNAL`, default `var/diario-compras.jsonl`), each event appended
-  with one `write` and `fsync`ed, so a SIGKILL loses nothing that was acknowledged;
+  with one `write` and `fsync`ed, so a SIGKILL loses nothing that was acknowledged (events that
+  can wait for the next step share one write and `fsync`: `record_many`);
 - a Redis list when `CACHE_URL` is Redis, shared by every worker and host. If Redis fails while an
   attempt is under way, its events go to the file instead (and are read from both).
 The same format in both: one JSON object per event, `{"intento": <id>, "evento": ..., ...}`.
@@ -129,6 +130,22 @@ def _fold(attempts: dict[str, Attempt], by_key: dict[str, str], claimed: dict[in
         attempt.pendiente = None
 
 
+def stock_event(attempt: Attempt, producto_id: int, estado: str) -> dict[str, Any]:
+    return {"intento": attempt.id, "evento": "stock", "producto_id": producto_id, "estado": estado}
+
+
+def registration_event(attempt: Attempt, estado: str, *, compra_id: int | None = None, usuario_id: int | None = None,
+                       borrador: dict | None = None) -> dict[str, Any]:
+    event: dict[str, Any] = {"intento": attempt.id, "evento": "registro", "estado": estado}
+    if compra_id is not None:
+        event["compra_id"] = compra_id
+    if usuario_id is not None:
+        event["usuario_id"] = usuario_id
+    if borrador is not None:
+        event["borrador"] = borrador
+    return event
+
+
 class Journal:
     """The journal of this process: appends events and keeps the folded attempts up to date."""
 
@@ -144,8 +161,9 @@ class Journal:
         return self.logs[0].describe()
 
     # -- writing ------------------------------------------------------------------------------
-    def _append(self, event: dict[str, Any]) -> None:
-        line = (json.dumps(event, ensure_ascii=False, separators=(",", ":"), allow_nan=False) + "\n").encode()
+    def _append(self, events: list[dict[str, Any]]) -> None:
+        line = "".join(json.dumps(event, ensure_ascii=False, separators=(",", ":"), allow_nan=False) + "\n"
+                       for event in events).encode()
         last_error: BaseException | None = None
         for log in self.logs:
             try:
@@ -161,15 +179,23 @@ class Journal:
         """Append one event. With `critical=False` a failure raises (the caller must not go on);
         with `critical=True` (stock already taken) it is logged at CRITICAL with the event itself,
         which then is the only record, and the flow goes on."""
-        event = {**event, "ts": event.get("ts", time.time())}
+        self.record_many([event], critical=critical)
+
+    def record_many(self, events: list[dict[str, Any]], *, critical: bool = False) -> None:
+        """Append several events at once: one write and one `fsync` (one RPUSH) for all of them,
+        durable together when this returns. For events that may wait for the next step anyway."""
+        now = time.time()
+        events = [{**event, "ts": event.get("ts", now)} for event in events]
         try:
-            self._append(event)
+            self._append(events)
         except OSError:
             if not critical:
                 raise
-            logger.critical("purchase journal unwritable; event: %s", json.dumps(event, ensure_ascii=False))
+            for event in events:
+                logger.critical("purchase journal unwritable; event: %s", json.dumps(event, ensure_ascii=False))
         with self._lock:
-            _fold(self._attempts, self._by_key, self._claimed, event)
+            for event in events:
+                _fold(self._attempts, self._by_key, self._claimed, event)
 
     def begin(self, *, dni: str, usuario_id: int | None, items: Iterable[tuple[int, int]], clave: str | None,
               huella: str | None, stock: Iterable[StockStep], request_id: str) -> Attempt:
@@ -183,19 +209,12 @@ class Journal:
         return self._attempts[aid]
 
     def stock(self, attempt: Attempt, producto_id: int, estado: str) -> None:
-        self.record({"intento": attempt.id, "evento": "stock", "producto_id": producto_id, "estado": estado},
-                    critical=True)
+        self.record(stock_event(attempt, producto_id, estado), critical=True)
 
     def registration(self, attempt: Attempt, estado: str, *, compra_id: int | None = None,
                      usuario_id: int | None = None, borrador: dict | None = None) -> None:
-        event: dict[str, Any] = {"intento": attempt.id, "evento": "registro", "estado": estado}
-        if compra_id is not None:
-            event["compra_id"] = compra_id
-        if usuario_id is not None:
-            event["usuario_id"] = usuario_id
-        if borrador is not None:
-            event["borrador"] = borrador
-        self.record(event, critical=True)
+        self.record(registration_event(attempt, estado, compra_id=compra_id, usuario_id=usuario_id,
+                                       borrador=borrador), critical=True)
 
     def needs_person(self, attempt: Attempt, motivo: str) -> None:
         self.record({"intento": attempt.id, "evento": "pendiente", "motivo": motivo}, critical=True)
