@@ -8,8 +8,11 @@ made) and a last one when it is resolved (`fin`: the answer the caller gets, rep
 
 Where it lives:
 - a JSON-lines file (`PURCHASE_JOURNAL`, default `var/diario-compras.jsonl`), each event appended
-  with one `write` and `fsync`ed, so a SIGKILL loses nothing that was acknowledged (events that
-  can wait for the next step share one write and `fsync`: `record_many`);
+  with one `write` and `fsync`ed, so a SIGKILL loses nothing that was acknowledged. Three fsyncs
+  per purchase: `inicio` (before the first stock write); the stock outcomes with `registro/enviado`
+  (`record_many`, before the registration is sent); `fin`, whose fsync also covers `registro/registrada`,
+  written just before it without one (`sync=False`; on a failure path `sync()` does it) -- each
+  durable before the step it protects, and all before answering;
 - a Redis list when `CACHE_URL` is Redis, shared by every worker and host. If Redis fails while an
   attempt is under way, its events go to the file instead (and are read from both).
 The same format in both: one JSON object per event, `{"intento": <id>, "evento": ..., ...}`.
@@ -161,13 +164,13 @@ class Journal:
         return self.logs[0].describe()
 
     # -- writing ------------------------------------------------------------------------------
-    def _append(self, events: list[dict[str, Any]]) -> None:
+    def _append(self, events: list[dict[str, Any]], sync: bool = True) -> None:
         line = "".join(json.dumps(event, ensure_ascii=False, separators=(",", ":"), allow_nan=False) + "\n"
                        for event in events).encode()
         last_error: BaseException | None = None
         for log in self.logs:
             try:
-                log.append(line)
+                log.append(line, sync=sync)
                 return
             except Exception as exc:  # noqa: BLE001 - any storage failure: try the next log, then report
                 last_error = exc
@@ -181,13 +184,17 @@ class Journal:
         which then is the only record, and the flow goes on."""
         self.record_many([event], critical=critical)
 
-    def record_many(self, events: list[dict[str, Any]], *, critical: bool = False) -> None:
+    def record_many(self, events: list[dict[str, Any]], *, critical: bool = False, sync: bool = True) -> None:
         """Append several events at once: one write and one `fsync` (one RPUSH) for all of them,
-        durable together when this returns. For events that may wait for the next step anyway."""
+        durable together when this returns. For events that may wait for the next step anyway.
+
+        `sync=False`: written (a crash of this process does not lose them) but made durable against
+        a power cut only by the next synced event or `sync()`; the caller must see to one of those
+        before acting on them (answering)."""
         now = time.time()
         events = [{**event, "ts": event.get("ts", now)} for event in events]
         try:
-            self._append(events)
+            self._append(events, sync)
         except OSError:
             if not critical:
                 raise
@@ -212,9 +219,17 @@ class Journal:
         self.record(stock_event(attempt, producto_id, estado), critical=True)
 
     def registration(self, attempt: Attempt, estado: str, *, compra_id: int | None = None,
-                     usuario_id: int | None = None, borrador: dict | None = None) -> None:
-        self.record(registration_event(attempt, estado, compra_id=compra_id, usuario_id=usuario_id,
-                                       borrador=borrador), critical=True)
+                     usuario_id: int | None = None, borrador: dict | None = None, sync: bool = True) -> None:
+        self.record_many([registration_event(attempt, estado, compra_id=compra_id, usuario_id=usuario_id,
+                                             borrador=borrador)], critical=True, sync=sync)
+
+    def sync(self) -> None:
+        """Make every event written so far durable (after appends with `sync=False`)."""
+        for log in self.logs:
+            try:
+                log.sync()
+            except Exception as exc:  # noqa: BLE001 - reported; the events were written, only not synced
+                logger.critical("purchase journal %s could not be synced (%s)", log.describe(), type(exc).__name__)
 
     def needs_person(self, attempt: Attempt, motivo: str) -> None:
         self.record({"intento": attempt.id, "evento": "pendiente", "motivo": motivo}, critical=True)

@@ -131,7 +131,9 @@ def take_stock_and_register(*, upstreams: Upstreams, buyer: User, items: Iterabl
         except Exception as exc:  # noqa: BLE001 - whatever it is, the units go back before it is reported
             _fail(upstreams, attempt, exc, locks)
         else:
-            _mark_registered(attempt, purchase)
+            # With a ticket, the caller journals `fin` before answering (`idempotency._settle`), and
+            # that fsync makes this event durable too: one fsync for both.
+            _mark_registered(attempt, purchase, sync=ticket is None)
     return Registered(purchase=purchase, draft=borrador, attempt=attempt)
 
 
@@ -182,8 +184,8 @@ def _keep_locks(locks: ProductLocks) -> None:
         pass
 
 
-def _mark_registered(attempt: Attempt, purchase: Purchase) -> None:
-    journal().registration(attempt, "registrada", compra_id=purchase.id, usuario_id=purchase.usuario_id)
+def _mark_registered(attempt: Attempt, purchase: Purchase, *, sync: bool = True) -> None:
+    journal().registration(attempt, "registrada", compra_id=purchase.id, usuario_id=purchase.usuario_id, sync=sync)
     metrics.record_purchase("registered")
     remember_buyer_number(attempt.dni, purchase.usuario_id)
     try:
