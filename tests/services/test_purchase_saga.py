@@ -394,3 +394,14 @@ def test_journal_events_appended_together_are_one_rpush_of_separate_lines(monkey
     monkeypatch.setattr(RedisLog, "client", lambda self: Client())
     Journal(RedisLog("diario")).record_many([{"intento": "a", "evento": "x"}, {"intento": "a", "evento": "y"}])
     assert [[json.loads(v)["evento"] for v in values] for values in pushed] == [["x", "y"]]
+
+
+def test_journal_is_read_once_per_new_purchase(client, mocked, monkeypatch):
+    # The key is looked up in the journal (other processes may know it); the attempt this request
+    # runs is then only written, never read back from the file.
+    purchase_world(mocked, product_payload(1, stock=10))
+    reads = []
+    original = FileLog.read_from
+    monkeypatch.setattr(FileLog, "read_from", lambda self, cursor: (reads.append(cursor), original(self, cursor))[1])
+    assert post(client).status_code == 201
+    assert len(reads) == 1

@@ -155,7 +155,9 @@ def _settle(cache_key: str, ticket: Ticket, run: Callable[[], tuple[int, Any]], 
             _forget(cache_key)
         raise
     if ticket.attempt_id is not None and status < 400:
-        attempt = journal().get(ticket.attempt_id)
+        # Ours and in progress (the key's marker keeps repeats out, reconcile leaves young attempts
+        # alone): what this process folded is all there is.
+        attempt = journal().get(ticket.attempt_id, refresh=False)
         if attempt is not None and not attempt.resolved:
             journal().finish(attempt, "registrada", status=status, body=body)  # its fsync covers the saga's
         else:

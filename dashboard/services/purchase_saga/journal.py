@@ -267,8 +267,11 @@ class Journal:
             return None  # it never wrote a unit: the key is free for a new attempt
         return attempt
 
-    def get(self, aid: str) -> Attempt | None:
-        self.refresh()
+    def get(self, aid: str, *, refresh: bool = True) -> Attempt | None:
+        """The attempt as folded; `refresh=False` skips reading what other processes appended (for
+        an attempt this process is running: nobody else writes to it meanwhile)."""
+        if refresh:
+            self.refresh()
         return self._attempts.get(aid)
 
     def claimed_by(self, compra_id: int) -> str | None:
