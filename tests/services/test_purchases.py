@@ -423,6 +423,30 @@ def test_purchase_register_releases_its_locks(mocked):
     assert cache.get(lock_key(1)) is None and cache.get(lock_key(2)) is None
 
 
+def test_purchase_register_checks_and_releases_its_locks_in_one_cache_call_each(mocked, monkeypatch):
+    # One add per product is unavoidable (no atomic add of several keys); the check before writing
+    # and the release look at the whole set at once: one round trip each with Redis, not one per product.
+    purchase_world(mocked, product_payload(1), product_payload(2), product_payload(3))
+    operations, depth = [], []
+
+    def counted(name, real):
+        def operation(*args, **kwargs):
+            if not depth and "bloqueo" in str(args[0]):
+                operations.append(name)
+            depth.append(name)  # the backend's get_many may call its own get: count the outer call only
+            try:
+                return real(*args, **kwargs)
+            finally:
+                depth.pop()
+        return operation
+
+    for name in ("add", "get", "get_many", "delete", "delete_many", "touch"):
+        monkeypatch.setattr(cache, name, counted(name, getattr(cache, name)))
+    register((3, 1), (1, 1), (2, 1))
+    assert operations == ["add", "add", "add", "get_many", "get_many", "delete_many"]
+    assert [cache.get(lock_key(p)) for p in (1, 2, 3)] == [None, None, None]
+
+
 def test_product_locks_are_taken_in_id_order(settings):
     settings.STOCK_LOCK_WAIT = 0.05
     cache.add(lock_key(3), "otra", 30)
