@@ -339,6 +339,15 @@ def test_purchase_register_does_not_wait_for_prescriptions_nothing_needs(mocked)
     assert fake.stock(1) == 99 and calls(mocked, "GET", RX_FILTER) == 1
 
 
+def test_purchase_register_with_more_reads_than_the_fan_out_waits_for_every_read(mocked, settings):
+    settings.UPSTREAM_REQUEST_FANOUT = 2  # 3 products + offers + prescriptions: the bounded gather
+    fake = purchase_world(mocked, product_payload(1, stock=10), product_payload(2, stock=10),
+                          product_payload(3, stock=10), offers=[offer_payload(1, detalles=[(2, 10.0)])])
+    receipt = register((1, 1), (2, 1), (3, 1))
+    assert [fake.stock(p) for p in (1, 2, 3)] == [9, 9, 9] and calls(mocked, "GET", RX_FILTER) == 1
+    assert [line.descuento for line in receipt.lines] == [0, 10, 0]
+
+
 def test_purchase_register_takes_nothing_when_the_offers_cannot_be_read(mocked):
     mock_me(mocked)
     fake = FakeProducts(mocked, PARA)
