@@ -26,14 +26,17 @@ class FileLog:
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
 
-    def append(self, line: bytes) -> None:
+    def append(self, line: bytes, *, sync: bool = True) -> None:
+        """One or more newline-terminated lines, in one `write` and one `fsync`. `sync=False` leaves
+        the `fsync` to the next synced append (or `sync()`): it covers every earlier write to the file."""
         new = not self.path.exists()
         if new:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
             os.write(fd, line)
-            os.fsync(fd)
+            if sync or new:
+                os.fsync(fd)
         finally:
             os.close(fd)
         if new:  # the file's name must survive a crash too
@@ -42,6 +45,16 @@ class FileLog:
                 os.fsync(dir_fd)
             finally:
                 os.close(dir_fd)
+
+    def sync(self) -> None:
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+        except FileNotFoundError:
+            return
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def read_from(self, cursor: int) -> tuple[list[bytes], int]:
         try:
@@ -72,8 +85,13 @@ class RedisLog:
     def key(self) -> str:
         return cache.make_key(self.name)
 
-    def append(self, line: bytes) -> None:
-        self.client().rpush(self.key, line.rstrip(b"\n"))
+    def append(self, line: bytes, *, sync: bool = True) -> None:
+        """One or more newline-terminated lines, pushed in one RPUSH (atomic; as durable as the
+        Redis server is configured, whatever `sync` says)."""
+        self.client().rpush(self.key, *line.rstrip(b"\n").split(b"\n"))
+
+    def sync(self) -> None:
+        pass
 
     def read_from(self, cursor: int) -> tuple[list[bytes], int]:
         lines = self.client().lrange(self.key, cursor, -1)

@@ -303,3 +303,105 @@ def test_saga_offers_are_applied_from_the_journaled_draft(client, mocked, settin
     assert post(client, HTTP_IDEMPOTENCY_KEY="o").status_code == 504
     body = post(client, HTTP_IDEMPOTENCY_KEY="o").json()
     assert body["productos_detalle"][0]["precio_final"] == 9.0 and body["total"] == 18.0
+
+
+def test_journal_takes_three_fsyncs_per_purchase_each_before_the_step_it_covers(client, mocked, settings,
+                                                                               monkeypatch):
+    # inicio before any stock write; the confirmed writes with "sent" in one append before the
+    # registration goes out; registrada written at once and made durable by the fsync of fin,
+    # before answering.
+    purchase_world(mocked, product_payload(1, stock=10), product_payload(2, stock=10), product_payload(3, stock=10))
+    appends = []
+    original = FileLog.append
+
+    def append(self, line, *, sync=True):
+        puts = sum(calls(mocked, "PUT", product_url(p)) for p in (1, 2, 3))
+        appends.append(([json.loads(x)["evento"] for x in line.splitlines()], sync, puts,
+                        calls(mocked, "POST", COMPRAS)))
+        original(self, line, sync=sync)
+
+    monkeypatch.setattr(FileLog, "append", append)
+    body = {"productos": [{"producto_id": p, "cantidad": 1} for p in (1, 2, 3)]}
+    assert post(client, body).status_code == 201
+    assert appends == [(["inicio"], True, 0, 0), (["stock", "stock", "stock", "registro"], True, 3, 0),
+                       (["registro"], False, 3, 1), (["fin"], True, 3, 1)]
+    steps = {e["producto_id"]: e["estado"] for e in events(settings) if e["evento"] == "stock"}
+    assert steps == {1: "tomado", 2: "tomado", 3: "tomado"}
+
+
+def test_journal_registration_is_synced_before_an_error_answer_after_registering(client, mocked, monkeypatch):
+    purchase_world(mocked, product_payload(1, stock=10))
+    order = []
+    original_append, original_sync = FileLog.append, FileLog.sync
+
+    def append(self, line, *, sync=True):
+        order.append((json.loads(line.splitlines()[-1])["evento"], sync))
+        original_append(self, line, sync=sync)
+
+    def sync(self):
+        order.append(("sync", True))
+        original_sync(self)
+
+    def broken(receipt):
+        raise RuntimeError("a bug while answering")
+
+    monkeypatch.setattr(FileLog, "append", append)
+    monkeypatch.setattr(FileLog, "sync", sync)
+    monkeypatch.setattr("dashboard.services.purchases.receipt_to_wire", broken)
+    client.raise_request_exception = False
+    assert post(client, HTTP_IDEMPOTENCY_KEY="roto").status_code == 500
+    assert order[-2:] == [("registro", False), ("sync", True)]
+
+
+def test_file_log_append_without_sync_is_made_durable_by_the_next_sync(tmp_path, monkeypatch):
+    log = FileLog(tmp_path / "j.jsonl")
+    log.append(b'{"a": 1}\n')  # creates the file: synced (and its folder)
+    synced = []
+    monkeypatch.setattr("os.fsync", lambda fd: synced.append(fd))
+    log.append(b'{"a": 2}\n', sync=False)
+    assert synced == []
+    log.append(b'{"a": 3}\n')
+    log.sync()
+    assert len(synced) == 2 and (tmp_path / "j.jsonl").read_bytes() == b'{"a": 1}\n{"a": 2}\n{"a": 3}\n'
+
+
+def test_journal_records_the_failed_writes_before_giving_back(client, mocked, world, settings, monkeypatch):
+    world.put_failures[1] = [503]
+    appends = []
+    original = FileLog.append
+
+    def append(self, line, *, sync=True):
+        appends.append(([json.loads(x)["evento"] for x in line.splitlines()], calls(mocked, "PUT", product_url(1))))
+        original(self, line, sync=sync)
+
+    monkeypatch.setattr(FileLog, "append", append)
+    assert post(client).status_code == 502
+    # The write's unknown outcome is journaled before the restoring write, which is journaled after.
+    assert appends[:3] == [(["inicio"], 0), (["stock"], 1), (["stock"], 2)] and appends[-1] == (["fin"], 2)
+    assert [e["estado"] for e in events(settings) if e["evento"] == "stock"] == ["incierto", "restaurado"]
+    assert calls(mocked, "POST", COMPRAS) == 0
+
+
+def test_journal_events_appended_together_are_one_rpush_of_separate_lines(monkeypatch):
+    from dashboard.appendlog import RedisLog
+
+    pushed = []
+
+    class Client:
+        def rpush(self, key, *values):
+            pushed.append(values)
+
+    monkeypatch.setattr(RedisLog, "client", lambda self: Client())
+    Journal(RedisLog("diario")).record_many([{"intento": "a", "evento": "x"}, {"intento": "a", "evento": "y"}])
+    assert [[json.loads(v)["evento"] for v in values] for values in pushed] == [["x", "y"]]
+
+
+def test_journal_is_read_once_per_new_purchase(client, mocked, monkeypatch):
+    # The key is looked up in the journal (other processes may know it); the attempt this request
+    # runs is then only written, never read back from the file.
+    purchase_world(mocked, product_payload(1, stock=10))
+    reads = []
+    original = FileLog.read_from
+    monkeypatch.setattr(FileLog, "read_from", lambda self, cursor: (reads.append(cursor), original(self, cursor))[1])
+    assert post(client).status_code == 201
+    assert len(reads) == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import threading
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -313,6 +314,51 @@ def test_purchase_register_ignores_the_prescriptions_service_when_nothing_needs_
     assert fake.stock(1) == 99
 
 
+def test_purchase_register_does_not_wait_for_prescriptions_nothing_needs(mocked):
+    # The prescriptions page is asked for with the products, but an over-the-counter purchase goes
+    # on without its answer: the registration is sent while that call is still held here.
+    release, answered = threading.Event(), threading.Event()
+
+    def slow_prescriptions(request):
+        release.wait(5)
+        answered.set()
+        return 200, {}, json.dumps({"page": 1, "pagesize": 100, "total": 0, "items": []})
+
+    mock_me(mocked)
+    fake = FakeProducts(mocked, PARA)
+    mock_offers(mocked)
+    mocked.add_callback("GET", RX_FILTER, callback=slow_prescriptions)
+    mock_create(mocked)
+    try:
+        register((1, 1))
+        registered_before_the_answer = calls(mocked, "POST", COMPRAS) == 1 and not answered.is_set()
+    finally:
+        release.set()
+        answered.wait(10)
+    assert registered_before_the_answer
+    assert fake.stock(1) == 99 and calls(mocked, "GET", RX_FILTER) == 1
+
+
+def test_purchase_register_with_more_reads_than_the_fan_out_waits_for_every_read(mocked, settings):
+    settings.UPSTREAM_REQUEST_FANOUT = 2  # 3 products + offers + prescriptions: the bounded gather
+    fake = purchase_world(mocked, product_payload(1, stock=10), product_payload(2, stock=10),
+                          product_payload(3, stock=10), offers=[offer_payload(1, detalles=[(2, 10.0)])])
+    receipt = register((1, 1), (2, 1), (3, 1))
+    assert [fake.stock(p) for p in (1, 2, 3)] == [9, 9, 9] and calls(mocked, "GET", RX_FILTER) == 1
+    assert [line.descuento for line in receipt.lines] == [0, 10, 0]
+
+
+def test_purchase_register_takes_nothing_when_the_offers_cannot_be_read(mocked):
+    mock_me(mocked)
+    fake = FakeProducts(mocked, PARA)
+    mocked.get(f"{PRODUCTS}/api/ofertas/all", body=requests.exceptions.ConnectionError("refused"))
+    mock_prescriptions(mocked)
+    mock_create(mocked)
+    with pytest.raises(UpstreamUnavailable):
+        register((1, 1))
+    assert fake.stock(1) == 100 and calls(mocked, "PUT", product_url(1)) == 0 and calls(mocked, "POST", COMPRAS) == 0
+
+
 def test_purchase_register_fails_when_a_needed_prescription_cannot_be_read(mocked):
     mock_me(mocked)
     FakeProducts(mocked, AMOX)
@@ -384,6 +430,30 @@ def test_purchase_register_releases_its_locks(mocked):
     purchase_world(mocked, product_payload(1), product_payload(2))
     register((2, 1), (1, 1))
     assert cache.get(lock_key(1)) is None and cache.get(lock_key(2)) is None
+
+
+def test_purchase_register_checks_and_releases_its_locks_in_one_cache_call_each(mocked, monkeypatch):
+    # One add per product is unavoidable (no atomic add of several keys); the check before writing
+    # and the release look at the whole set at once: one round trip each with Redis, not one per product.
+    purchase_world(mocked, product_payload(1), product_payload(2), product_payload(3))
+    operations, depth = [], []
+
+    def counted(name, real):
+        def operation(*args, **kwargs):
+            if not depth and "bloqueo" in str(args[0]):
+                operations.append(name)
+            depth.append(name)  # the backend's get_many may call its own get: count the outer call only
+            try:
+                return real(*args, **kwargs)
+            finally:
+                depth.pop()
+        return operation
+
+    for name in ("add", "get", "get_many", "delete", "delete_many", "touch"):
+        monkeypatch.setattr(cache, name, counted(name, getattr(cache, name)))
+    register((3, 1), (1, 1), (2, 1))
+    assert operations == ["add", "add", "add", "get_many", "get_many", "delete_many"]
+    assert [cache.get(lock_key(p)) for p in (1, 2, 3)] == [None, None, None]
 
 
 def test_product_locks_are_taken_in_id_order(settings):

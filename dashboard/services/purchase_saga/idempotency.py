@@ -134,7 +134,7 @@ def run_idempotent(*, ticket: Ticket, work: Callable[[], tuple[int, Any]],
 def _settle(cache_key: str, ticket: Ticket, run: Callable[[], tuple[int, Any]], *,
             replayed: bool) -> IdempotentResponse:
     try:
-        status, body = run()
+        status, body = _run_durably(run, ticket)
     except UncertainOutcome as exc:
         exc.details["idempotency_key"] = ticket.key
         exc.headers = {**getattr(exc, "headers", {}), "Idempotency-Key": ticket.key}
@@ -155,11 +155,27 @@ def _settle(cache_key: str, ticket: Ticket, run: Callable[[], tuple[int, Any]], 
             _forget(cache_key)
         raise
     if ticket.attempt_id is not None and status < 400:
-        attempt = journal().get(ticket.attempt_id)
+        # Ours and in progress (the key's marker keeps repeats out, reconcile leaves young attempts
+        # alone): what this process folded is all there is.
+        attempt = journal().get(ticket.attempt_id, refresh=False)
         if attempt is not None and not attempt.resolved:
-            journal().finish(attempt, "registrada", status=status, body=body)
+            journal().finish(attempt, "registrada", status=status, body=body)  # its fsync covers the saga's
+        else:
+            journal().sync()
     _store(cache_key, _complete(ticket, status, body))
     return IdempotentResponse(status, body, replayed=replayed)
+
+
+def _run_durably(run: Callable[[], tuple[int, Any]], ticket: Ticket) -> tuple[int, Any]:
+    """`run()`; if it fails once stock was touched, what it journaled without waiting (the
+    registration's outcome, see saga.take_stock_and_register) is made durable before answering.
+    On success the `fin` event's fsync does that."""
+    try:
+        return run()
+    except BaseException:
+        if ticket.attempt_id is not None:
+            journal().sync()
+        raise
 
 
 def _resolved(ticket: Ticket) -> bool:

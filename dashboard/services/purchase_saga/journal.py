@@ -8,7 +8,11 @@ made) and a last one when it is resolved (`fin`: the answer the caller gets, rep
 
 Where it lives:
 - a JSON-lines file (`PURCHASE_JOURNAL`, default `var/diario-compras.jsonl`), each event appended
-  with one `write` and `fsync`ed, so a SIGKILL loses nothing that was acknowledged;
+  with one `write` and `fsync`ed, so a SIGKILL loses nothing that was acknowledged. Three fsyncs
+  per purchase: `inicio` (before the first stock write); the stock outcomes with `registro/enviado`
+  (`record_many`, before the registration is sent); `fin`, whose fsync also covers `registro/registrada`,
+  written just before it without one (`sync=False`; on a failure path `sync()` does it) -- each
+  durable before the step it protects, and all before answering;
 - a Redis list when `CACHE_URL` is Redis, shared by every worker and host. If Redis fails while an
   attempt is under way, its events go to the file instead (and are read from both).
 The same format in both: one JSON object per event, `{"intento": <id>, "evento": ..., ...}`.
@@ -129,6 +133,22 @@ def _fold(attempts: dict[str, Attempt], by_key: dict[str, str], claimed: dict[in
         attempt.pendiente = None
 
 
+def stock_event(attempt: Attempt, producto_id: int, estado: str) -> dict[str, Any]:
+    return {"intento": attempt.id, "evento": "stock", "producto_id": producto_id, "estado": estado}
+
+
+def registration_event(attempt: Attempt, estado: str, *, compra_id: int | None = None, usuario_id: int | None = None,
+                       borrador: dict | None = None) -> dict[str, Any]:
+    event: dict[str, Any] = {"intento": attempt.id, "evento": "registro", "estado": estado}
+    if compra_id is not None:
+        event["compra_id"] = compra_id
+    if usuario_id is not None:
+        event["usuario_id"] = usuario_id
+    if borrador is not None:
+        event["borrador"] = borrador
+    return event
+
+
 class Journal:
     """The journal of this process: appends events and keeps the folded attempts up to date."""
 
@@ -144,12 +164,13 @@ class Journal:
         return self.logs[0].describe()
 
     # -- writing ------------------------------------------------------------------------------
-    def _append(self, event: dict[str, Any]) -> None:
-        line = (json.dumps(event, ensure_ascii=False, separators=(",", ":"), allow_nan=False) + "\n").encode()
+    def _append(self, events: list[dict[str, Any]], sync: bool = True) -> None:
+        line = "".join(json.dumps(event, ensure_ascii=False, separators=(",", ":"), allow_nan=False) + "\n"
+                       for event in events).encode()
         last_error: BaseException | None = None
         for log in self.logs:
             try:
-                log.append(line)
+                log.append(line, sync=sync)
                 return
             except Exception as exc:  # noqa: BLE001 - any storage failure: try the next log, then report
                 last_error = exc
@@ -161,15 +182,27 @@ class Journal:
         """Append one event. With `critical=False` a failure raises (the caller must not go on);
         with `critical=True` (stock already taken) it is logged at CRITICAL with the event itself,
         which then is the only record, and the flow goes on."""
-        event = {**event, "ts": event.get("ts", time.time())}
+        self.record_many([event], critical=critical)
+
+    def record_many(self, events: list[dict[str, Any]], *, critical: bool = False, sync: bool = True) -> None:
+        """Append several events at once: one write and one `fsync` (one RPUSH) for all of them,
+        durable together when this returns. For events that may wait for the next step anyway.
+
+        `sync=False`: written (a crash of this process does not lose them) but made durable against
+        a power cut only by the next synced event or `sync()`; the caller must see to one of those
+        before acting on them (answering)."""
+        now = time.time()
+        events = [{**event, "ts": event.get("ts", now)} for event in events]
         try:
-            self._append(event)
+            self._append(events, sync)
         except OSError:
             if not critical:
                 raise
-            logger.critical("purchase journal unwritable; event: %s", json.dumps(event, ensure_ascii=False))
+            for event in events:
+                logger.critical("purchase journal unwritable; event: %s", json.dumps(event, ensure_ascii=False))
         with self._lock:
-            _fold(self._attempts, self._by_key, self._claimed, event)
+            for event in events:
+                _fold(self._attempts, self._by_key, self._claimed, event)
 
     def begin(self, *, dni: str, usuario_id: int | None, items: Iterable[tuple[int, int]], clave: str | None,
               huella: str | None, stock: Iterable[StockStep], request_id: str) -> Attempt:
@@ -183,19 +216,20 @@ class Journal:
         return self._attempts[aid]
 
     def stock(self, attempt: Attempt, producto_id: int, estado: str) -> None:
-        self.record({"intento": attempt.id, "evento": "stock", "producto_id": producto_id, "estado": estado},
-                    critical=True)
+        self.record(stock_event(attempt, producto_id, estado), critical=True)
 
     def registration(self, attempt: Attempt, estado: str, *, compra_id: int | None = None,
-                     usuario_id: int | None = None, borrador: dict | None = None) -> None:
-        event: dict[str, Any] = {"intento": attempt.id, "evento": "registro", "estado": estado}
-        if compra_id is not None:
-            event["compra_id"] = compra_id
-        if usuario_id is not None:
-            event["usuario_id"] = usuario_id
-        if borrador is not None:
-            event["borrador"] = borrador
-        self.record(event, critical=True)
+                     usuario_id: int | None = None, borrador: dict | None = None, sync: bool = True) -> None:
+        self.record_many([registration_event(attempt, estado, compra_id=compra_id, usuario_id=usuario_id,
+                                             borrador=borrador)], critical=True, sync=sync)
+
+    def sync(self) -> None:
+        """Make every event written so far durable (after appends with `sync=False`)."""
+        for log in self.logs:
+            try:
+                log.sync()
+            except Exception as exc:  # noqa: BLE001 - reported; the events were written, only not synced
+                logger.critical("purchase journal %s could not be synced (%s)", log.describe(), type(exc).__name__)
 
     def needs_person(self, attempt: Attempt, motivo: str) -> None:
         self.record({"intento": attempt.id, "evento": "pendiente", "motivo": motivo}, critical=True)
@@ -233,8 +267,11 @@ class Journal:
             return None  # it never wrote a unit: the key is free for a new attempt
         return attempt
 
-    def get(self, aid: str) -> Attempt | None:
-        self.refresh()
+    def get(self, aid: str, *, refresh: bool = True) -> Attempt | None:
+        """The attempt as folded; `refresh=False` skips reading what other processes appended (for
+        an attempt this process is running: nobody else writes to it meanwhile)."""
+        if refresh:
+            self.refresh()
         return self._attempts.get(aid)
 
     def claimed_by(self, compra_id: int) -> str | None:

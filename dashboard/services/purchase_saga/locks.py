@@ -66,8 +66,12 @@ class ProductLocks:
             attempt += 1
 
     def lost(self) -> list[int]:
-        """Products whose lock is no longer ours (its TTL ran out and maybe someone else took it)."""
-        return [pid for pid in self._held if cache_call(cache.get, lock_key(pid)) != self.token]
+        """Products whose lock is no longer ours (its TTL ran out and maybe someone else took it).
+        One look for the whole set (one round trip with Redis)."""
+        if not self._held:
+            return []
+        values = cache_call(cache.get_many, [lock_key(pid) for pid in self._held])
+        return [pid for pid in self._held if values.get(lock_key(pid)) != self.token]
 
     def ensure_held(self) -> None:
         """Raise 503 unless every lock is still ours; called right before writing stock."""
@@ -92,13 +96,16 @@ class ProductLocks:
 
         A cache that went away meanwhile is not an error here: its locks went with it (or expire)."""
         held, self._held = self._held, []
-        for product_id in reversed(held):
-            key = lock_key(product_id)
-            try:
-                if cache_call(cache.get, key) == self.token:
-                    cache_call(cache.delete, key)
-            except CacheUnavailable:
-                pass
+        if not held:
+            return
+        keys = [lock_key(pid) for pid in held]
+        try:  # one look and one delete for the whole set (two round trips with Redis, not two per product)
+            values = cache_call(cache.get_many, keys)
+            ours = [key for key in keys if values.get(key) == self.token]
+            if ours:
+                cache_call(cache.delete_many, ours)
+        except CacheUnavailable:
+            pass
 
     def _unavailable(self, product_ids: list[int]) -> LockUnavailable:
         return LockUnavailable(

@@ -1,7 +1,8 @@
 """The steps of a purchase that write upstream: take the stock, register, and resolve what is unknown.
 
 Invariant: for every attempt, the units registered upstream equal the units taken from stock.
-- Before the first stock write the attempt is journaled (`journal.begin`); each step after it.
+- Before the first stock write the attempt is journaled (`journal.begin`); each step after it (the
+  confirmed stock writes together with the registration's "sent", in one fsync, before it is sent).
 - A stock write whose outcome is unknown (timeout, connection lost) keeps its product locked until
   the outcome is known: the restore writes the absolute value read under the lock, which the
   products service applies after the late write (writes to one row queue), so no unit is lost.
@@ -39,7 +40,16 @@ from dashboard.errors import (
     UpstreamFailed,
 )
 from dashboard.services.buyers import known_buyer_id, remember_buyer_number
-from dashboard.services.purchase_saga.journal import GIVEN_BACK, REGISTERED, UNCHANGED, Attempt, StockStep, journal
+from dashboard.services.purchase_saga.journal import (
+    GIVEN_BACK,
+    REGISTERED,
+    UNCHANGED,
+    Attempt,
+    StockStep,
+    journal,
+    registration_event,
+    stock_event,
+)
 from dashboard.services.purchase_saga.locks import ProductLocks
 from dashboard.sharedcache import cache_call
 from dashboard.types import Product, Purchase, User
@@ -93,7 +103,10 @@ def take_stock_and_register(*, upstreams: Upstreams, buyer: User, items: Iterabl
         except Exception:  # noqa: BLE001 - a receipt that cannot be priced must not stop a paid-for purchase
             logger.exception("receipt draft failed for attempt %s", attempt.id)
             borrador = None
-        journal().registration(attempt, "enviado", borrador=borrador)
+        # The confirmed writes and "sent" in one write and one fsync, durable before the registration
+        # goes out: nothing happened in between that a crash could leave unrecorded.
+        journal().record_many([*_stock_events(attempt, plan),
+                               registration_event(attempt, "enviado", borrador=borrador)], critical=True)
         try:
             purchase = upstreams.users.purchase_create(productos=[pid for pid, _q in items],
                                                        cantidades=[qty for _pid, qty in items])
@@ -118,7 +131,9 @@ def take_stock_and_register(*, upstreams: Upstreams, buyer: User, items: Iterabl
         except Exception as exc:  # noqa: BLE001 - whatever it is, the units go back before it is reported
             _fail(upstreams, attempt, exc, locks)
         else:
-            _mark_registered(attempt, purchase)
+            # With a ticket, the caller journals `fin` before answering (`idempotency._settle`), and
+            # that fsync makes this event durable too: one fsync for both.
+            _mark_registered(attempt, purchase, sync=ticket is None)
     return Registered(purchase=purchase, draft=borrador, attempt=attempt)
 
 
@@ -135,12 +150,17 @@ def _write_stock(upstreams: Upstreams, attempt: Attempt, plan: list[StockStep],
         else:
             estado = "no_escrito"
         attempt.stock[step.producto_id].estado = estado
-        journal().stock(attempt, step.producto_id, estado)
         if not isinstance(result, Product):
             failures.append(result)
     if failures:
+        journal().record_many(_stock_events(attempt, plan), critical=True)
         _fail(upstreams, attempt, failures[0], locks)
+    # Every write confirmed: their events go with the registration's "sent" (take_stock_and_register).
     return {r.id: r for r in results}
+
+
+def _stock_events(attempt: Attempt, plan: list[StockStep]) -> list[dict[str, Any]]:
+    return [stock_event(attempt, step.producto_id, attempt.stock[step.producto_id].estado) for step in plan]
 
 
 def _fail(upstreams: Upstreams, attempt: Attempt, error: BaseException, locks: ProductLocks | None) -> None:
@@ -164,8 +184,8 @@ def _keep_locks(locks: ProductLocks) -> None:
         pass
 
 
-def _mark_registered(attempt: Attempt, purchase: Purchase) -> None:
-    journal().registration(attempt, "registrada", compra_id=purchase.id, usuario_id=purchase.usuario_id)
+def _mark_registered(attempt: Attempt, purchase: Purchase, *, sync: bool = True) -> None:
+    journal().registration(attempt, "registrada", compra_id=purchase.id, usuario_id=purchase.usuario_id, sync=sync)
     metrics.record_purchase("registered")
     remember_buyer_number(attempt.dni, purchase.usuario_id)
     try:

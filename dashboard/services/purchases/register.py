@@ -4,8 +4,8 @@
    distinct product (its stock is the one the write starts from), the offers, and (speculatively)
    the first page of the buyer's `validada` prescriptions. Fetching prescriptions before knowing whether a
    product needs one saves a full round trip on every prescription purchase and costs nothing in
-   latency otherwise; its failure is kept aside and only raised when a prescription is needed, so
-   the prescriptions service being down never blocks an over-the-counter purchase.
+   latency otherwise; it is only waited for (and its failure only raised) when a prescription is
+   needed, so the prescriptions service being slow or down never delays an over-the-counter purchase.
 2. the saga (`dashboard.services.purchase_saga`): the attempt journaled, stock written,
    `POST /api/compras`, and every unknown outcome resolved.
 3. the receipt, from a draft journaled before registering. An error while building it never turns
@@ -15,16 +15,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from dashboard import metrics
 from dashboard.clients import Upstreams
-from dashboard.concurrency import gather, map_concurrently
+from dashboard.concurrency import gather, map_concurrently, submit
 from dashboard.errors import InsufficientStock, PrescriptionRequired, ProductNotFound, UpstreamRejected
 from dashboard.money import ZERO, money
 from dashboard.services.buyers import remember_buyer_id
@@ -85,7 +87,7 @@ def purchase_register(*, upstreams: Upstreams, buyer: User, request: PurchaseReq
         needing = [item for item in request.items if products[item.producto_id].requiere_receta]
         if needing:
             _check_prescriptions(needing, products, prescriptions(), buyer)
-        offers.extend(stage_offers)
+        offers.extend(stage_offers())
         return products
 
     registered = take_stock_and_register(
@@ -140,30 +142,59 @@ def _finite(value: Decimal) -> Decimal:
 
 
 def _stage_one(upstreams: Upstreams, buyer: User,
-               product_ids: list[int]) -> tuple[dict[int, Product], list[Offer], Callable[[], list[Prescription]]]:
+               product_ids: list[int]) -> tuple[dict[int, Product], Callable[[], list[Offer]],
+                                          Callable[[], list[Prescription]]]:
+    """Start every read at once (products first: they decide), but wait only for what decides now.
+
+    The products come back first; the offers are waited for before any stock is taken (a purchase is
+    never registered unpriced); the prescriptions only when a product needs one, so an
+    over-the-counter purchase never waits for the prescriptions service (slow, down, or just the
+    last of the stage to answer)."""
     calls: list[Callable[[], Any]] = [lambda pid=pid: upstreams.products.product_get(pid) for pid in product_ids]
     calls.append(upstreams.products.offers_all)
     calls.append(lambda: _prescription_page(upstreams, buyer, 1))
-    *product_results, offers, first_page = gather(calls, return_exceptions=True)
+    if len(calls) <= settings.UPSTREAM_REQUEST_FANOUT:
+        pending = [submit(call) for call in calls]
+        results = [_outcome(future) for future in pending[:len(product_ids)]]
+        offers_future, first_page_future = pending[len(product_ids):]
+    else:  # more than one request may run at once: the bounded gather, waiting for every read
+        *results, offers_done, first_page_done = gather(calls, return_exceptions=True)
+        offers_future, first_page_future = _done(offers_done), _done(first_page_done)
     products: dict[int, Product] = {}
-    for pid, result in zip(product_ids, product_results, strict=True):
+    for pid, result in zip(product_ids, results, strict=True):
         if is_not_found(result):
             raise _unknown_product(pid)
         if isinstance(result, BaseException):
             raise result
         products[pid] = result
-    if isinstance(offers, BaseException):
-        raise offers
+
+    def offers() -> list[Offer]:
+        return offers_future.result()
 
     def prescriptions() -> list[Prescription]:
-        if isinstance(first_page, BaseException):
-            raise first_page
+        first_page = first_page_future.result()
         # Needed only now: the buyer's purchases (what used their prescriptions up) beside the other pages.
         found, bought = gather([lambda: _remaining_prescriptions(upstreams, buyer, first_page),
                                 upstreams.users.purchases_mine])
         return BuyerPrescriptions(found, bought)
 
     return products, offers, prescriptions
+
+
+def _outcome(future: Future) -> Any:
+    try:
+        return future.result()
+    except Exception as exc:  # noqa: BLE001 - returned like gather(return_exceptions=True) does
+        return exc
+
+
+def _done(result: Any) -> Future:
+    future: Future = Future()
+    if isinstance(result, BaseException):
+        future.set_exception(result)
+    else:
+        future.set_result(result)
+    return future
 
 
 def _unknown_product(pid: int) -> ProductNotFound:
