@@ -6,6 +6,9 @@ same product must not interleave "read stock, write stock - n". A lock is a cach
 block a product forever. Locks are taken in product id order (no deadlock between two purchases that
 share products), with one bounded wait for the whole set, and released only by their owner.
 While a write's outcome is unknown its holder keeps the lock (`extend`) until the outcome is known.
+With Redis, "still ours? then delete (or extend)" is one server-side script per set of locks, so a
+lock that expired and was taken by another purchase in between is never deleted or extended by us;
+other caches (one process: locmem) look and act in two steps.
 
 A cache that cannot be reached is a 503 `cache_no_disponible` (`CacheUnavailable`), never a 500.
 """
@@ -21,6 +24,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils.translation import gettext as _
 
+from dashboard.appendlog import uses_redis
 from dashboard.errors import CacheUnavailable, LockUnavailable
 from dashboard.sharedcache import cache_call
 
@@ -31,12 +35,35 @@ def lock_key(product_id: int) -> str:
     return f"{KEY_PREFIX}{product_id}"
 
 
+# KEYS: the locks; ARGV[1]: our token; ARGV[2]: a TTL in seconds to extend them (absent: delete them).
+_IF_OURS = """
+local done = 0
+for _, key in ipairs(KEYS) do
+  if redis.call('GET', key) == ARGV[1] then
+    if ARGV[2] then redis.call('EXPIRE', key, ARGV[2]) else redis.call('DEL', key) end
+    done = done + 1
+  end
+end
+return done
+"""
+
+
+def _if_ours_in_redis(keys: list[str], token: int, ttl: int | None = None) -> int:
+    """Delete (or extend by `ttl`) those of `keys` that hold `token`, atomically, in one round trip.
+
+    The token is an int: Django's Redis serializer stores ints as their digits, so the script can
+    compare them. Writes go to the first server of the cache (Django's RedisCache), as here."""
+    client = cache._cache.get_client(write=True)  # noqa: SLF001 - Django's RedisCache: its redis-py client
+    full = [cache.make_and_validate_key(key) for key in keys]
+    return int(client.eval(_IF_OURS, len(full), *full, token, *([ttl] if ttl is not None else [])))
+
+
 class ProductLocks:
     """The locks of one set of products; use as a context manager (`with ProductLocks(ids):`)."""
 
     def __init__(self, product_ids: Iterable[int]) -> None:
         self.product_ids = sorted(set(product_ids))
-        self.token = secrets.token_hex(16)
+        self.token = secrets.randbits(62) + 1  # an int: see `_if_ours_in_redis`
         self._held: list[int] = []
 
     @property
@@ -86,6 +113,11 @@ class ProductLocks:
 
     def extend(self) -> None:
         """Give our locks a fresh TTL (a write with an unknown outcome keeps its product locked)."""
+        if not self._held:
+            return
+        if uses_redis():
+            cache_call(_if_ours_in_redis, [lock_key(pid) for pid in self._held], self.token, self._ttl)
+            return
         for product_id in self._held:
             key = lock_key(product_id)
             if cache_call(cache.get, key) == self.token:
@@ -99,7 +131,10 @@ class ProductLocks:
         if not held:
             return
         keys = [lock_key(pid) for pid in held]
-        try:  # one look and one delete for the whole set (two round trips with Redis, not two per product)
+        try:
+            if uses_redis():
+                cache_call(_if_ours_in_redis, keys, self.token)
+                return
             values = cache_call(cache.get_many, keys)
             ours = [key for key in keys if values.get(key) == self.token]
             if ours:
