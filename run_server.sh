@@ -56,6 +56,9 @@ print('export RECONCILE_ADMIN_DNI=' + shlex.quote(admin['dni']) + ' RECONCILE_AD
   wait_for_port 8081 && wait_for_port 8082 && wait_for_port 8083
 fi
 
+# Attempts resolved more than PURCHASE_JOURNAL_KEEP_DAYS ago leave the purchase journal (safe while
+# serving too: run `manage.py compact_journal` daily on a server that runs for weeks).
+"$PY" manage.py compact_journal | sed 's/^/  /' || echo "  No se pudo compactar el diario de compras."
 # Several workers over a process-local cache would each keep their own stock locks: refuse.
 "$PY" -m portal.scaleout
 "$PY" manage.py collectstatic --noinput -v 0

@@ -6,20 +6,48 @@
 - `RedisLog`: the same lines in one Redis list through the cache's own client (RPUSH is atomic;
   every worker and host sees one order). Durable as the Redis server is configured (`appendonly yes`).
 Both read incrementally (`read_from`, a cursor) or the last lines (`read_tail`).
+
+Both can be compacted (`compact`) while other processes append and read: only lines a `keep` test
+refuses go. A file is rewritten beside itself and renamed over it under an exclusive `flock`, which
+every append takes shared (an append that waited re-opens the file if it was renamed meanwhile); a
+Redis list is rewritten by one script that keeps whatever was appended after it was read. Each
+compaction makes a new generation (the file's inode, a Redis counter): a reader's cursor names its
+generation, and `read_from` says `reset` when the log it was reading was compacted, to read it anew.
 """
 from __future__ import annotations
 
+import fcntl
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
 
+# (lines, cursor, reset): the lines after `cursor`, the cursor after them, and whether the log was
+# compacted since `cursor` (the lines are then the whole log, from its start).
+Read = tuple[list[bytes], Any, bool]
+
 
 def uses_redis() -> bool:
     """True when the configured cache is Redis (the logs then live there, shared)."""
     return "redis" in settings.CACHES["default"]["BACKEND"].lower()
+
+
+def _inode(path: Path) -> int | None:
+    try:
+        return os.stat(path).st_ino
+    except FileNotFoundError:
+        return None
+
+
+def _sync_folder(path: Path) -> None:
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
 
 
 class FileLog:
@@ -29,22 +57,23 @@ class FileLog:
     def append(self, line: bytes, *, sync: bool = True) -> None:
         """One or more newline-terminated lines, in one `write` and one `fsync`. `sync=False` leaves
         the `fsync` to the next synced append (or `sync()`): it covers every earlier write to the file."""
-        new = not self.path.exists()
-        if new:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        try:
-            os.write(fd, line)
-            if sync or new:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
-        if new:  # the file's name must survive a crash too
-            dir_fd = os.open(self.path.parent, os.O_RDONLY)
+        while True:
+            new = not self.path.exists()
+            if new:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             try:
-                os.fsync(dir_fd)
+                fcntl.flock(fd, fcntl.LOCK_SH)  # a compaction holds it exclusive while it rewrites
+                if os.fstat(fd).st_ino != _inode(self.path):
+                    continue  # compacted while we waited: this file is the old one, append to the new
+                os.write(fd, line)
+                if sync or new:
+                    os.fsync(fd)
             finally:
-                os.close(dir_fd)
+                os.close(fd)
+            if new:  # the file's name must survive a crash too
+                _sync_folder(self.path)
+            return
 
     def sync(self) -> None:
         try:
@@ -56,22 +85,71 @@ class FileLog:
         finally:
             os.close(fd)
 
-    def read_from(self, cursor: int) -> tuple[list[bytes], int]:
+    def read_from(self, cursor: Any) -> Read:
+        """The lines after `cursor` (None: from the start); the cursor is (inode, offset)."""
+        inode, offset = cursor if cursor is not None else (None, 0)
         try:
             with self.path.open("rb") as handle:
-                handle.seek(cursor)
+                current = os.fstat(handle.fileno()).st_ino
+                reset = inode is not None and current != inode
+                handle.seek(0 if reset else offset)
                 data = handle.read()
         except FileNotFoundError:
-            return [], 0
+            return [], None, inode is not None
+        if reset:
+            offset = 0
         end = data.rfind(b"\n") + 1  # a line still being written is read next time
-        return data[:end].splitlines(), cursor + end
+        return data[:end].splitlines(), (current, offset + end), reset
+
+    def compact(self, keep: Callable[[bytes], bool]) -> tuple[int, int]:
+        """Rewrite the file with only the lines `keep` accepts: (kept, dropped)."""
+        while True:
+            try:
+                fd = os.open(self.path, os.O_RDONLY)
+            except FileNotFoundError:
+                return 0, 0
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)  # appends wait (shared lock) until the new file is in place
+                if os.fstat(fd).st_ino != _inode(self.path):
+                    continue  # another compaction renamed it meanwhile: compact the new one
+                with os.fdopen(os.dup(fd), "rb") as handle:
+                    data = handle.read()
+                end = data.rfind(b"\n") + 1
+                lines = data[:end].splitlines()
+                kept = [line for line in lines if keep(line)]
+                temporary = self.path.with_name(self.path.name + ".compactando")
+                out = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                try:
+                    os.write(out, b"".join(line + b"\n" for line in kept) + data[end:])
+                    os.fsync(out)
+                finally:
+                    os.close(out)
+                os.replace(temporary, self.path)
+                _sync_folder(self.path)
+                return len(kept), len(lines) - len(kept)
+            finally:
+                os.close(fd)
 
     def read_tail(self, limit: int) -> list[bytes]:
-        lines, _cursor = self.read_from(0)
+        lines, _cursor, _reset = self.read_from(None)
         return [line for line in lines if line.strip()][-limit:]
 
     def describe(self) -> str:
         return f"archivo {self.path}"
+
+
+# KEYS: the list, its generation counter. ARGV: the generation read ("" if none), how many lines were
+# read, then the lines kept of those. -1 when another compaction came first; else how many lines had
+# been pushed since the read (kept after the others).
+_COMPACT = """
+if (redis.call('GET', KEYS[2]) or '') ~= ARGV[1] then return -1 end
+local tail = redis.call('LRANGE', KEYS[1], tonumber(ARGV[2]), -1)
+redis.call('DEL', KEYS[1])
+for i = 3, #ARGV, 1000 do redis.call('RPUSH', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV))) end
+for i = 1, #tail, 1000 do redis.call('RPUSH', KEYS[1], unpack(tail, i, math.min(i + 999, #tail))) end
+redis.call('INCR', KEYS[2])
+return #tail
+"""
 
 
 class RedisLog:
@@ -93,9 +171,38 @@ class RedisLog:
     def sync(self) -> None:
         pass
 
-    def read_from(self, cursor: int) -> tuple[list[bytes], int]:
-        lines = self.client().lrange(self.key, cursor, -1)
-        return list(lines), cursor + len(lines)
+    @property
+    def generation_key(self) -> str:
+        return cache.make_key(self.name + ":generacion")
+
+    def _read(self, start: int) -> tuple[bytes | None, list[bytes]]:
+        pipe = self.client().pipeline(transaction=True)  # the generation and the lines of the same list
+        pipe.get(self.generation_key)
+        pipe.lrange(self.key, start, -1)
+        generation, lines = pipe.execute()
+        return generation, list(lines)
+
+    def read_from(self, cursor: Any) -> Read:
+        """The lines after `cursor` (None: from the start); the cursor is (generation, index)."""
+        generation, index = cursor if cursor is not None else (None, 0)
+        current, lines = self._read(index)
+        reset = cursor is not None and current != generation
+        if reset:
+            current, lines = self._read(0)
+            index = 0
+        return lines, (current, index + len(lines)), reset
+
+    def compact(self, keep: Callable[[bytes], bool]) -> tuple[int, int]:
+        """Rewrite the list with only the lines `keep` accepts: (kept, dropped). Lines pushed while
+        this ran are kept, after the others, in their order."""
+        client = self.client()
+        for _attempt in range(5):
+            generation, lines = self._read(0)
+            kept = [line for line in lines if keep(line)]
+            tail = client.eval(_COMPACT, 2, self.key, self.generation_key, generation or b"", len(lines), *kept)
+            if tail >= 0:
+                return len(kept), len(lines) - len(kept)
+        raise RuntimeError("the Redis log kept being compacted by someone else")
 
     def read_tail(self, limit: int) -> list[bytes]:
         return list(self.client().lrange(self.key, -limit, -1))

@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -196,6 +197,11 @@ STOCK_LOCK_WAIT = env.float("STOCK_LOCK_WAIT", default=5.0)
 # with this file as its fallback). COMPENSATION_JOURNAL, its former name, is still read.
 PURCHASE_JOURNAL = env("PURCHASE_JOURNAL", default=env(
     "COMPENSATION_JOURNAL", default=str(BASE_DIR / "var" / "diario-compras.jsonl")))
+# Attempts resolved longer ago than this are forgotten (memory) and dropped by `manage.py
+# compact_journal`: an Idempotency-Key is replayed from the journal this long (from the cache, 24 h).
+PURCHASE_JOURNAL_KEEP_DAYS = env.float("PURCHASE_JOURNAL_KEEP_DAYS", default=7.0)
+if PURCHASE_JOURNAL_KEEP_DAYS < 1:
+    raise ImproperlyConfigured("PURCHASE_JOURNAL_KEEP_DAYS must be at least 1 (a key replays for 24 h)")
 # A registration whose answer was lost is looked for this long before answering 504 resultado_incierto.
 PURCHASE_GRACE_SECONDS = env.float("PURCHASE_GRACE_SECONDS", default=3.0)
 # A registration not found this long after it was sent is taken as never made (its stock goes back).

@@ -16,6 +16,9 @@ Where it lives:
 - a Redis list when `CACHE_URL` is Redis, shared by every worker and host. If Redis fails while an
   attempt is under way, its events go to the file instead (and are read from both).
 The same format in both: one JSON object per event, `{"intento": <id>, "evento": ..., ...}`.
+It stays bounded: attempts resolved more than `PURCHASE_JOURNAL_KEEP_DAYS` ago are forgotten in
+memory (`refresh`), and `compact` (`manage.py compact_journal`) drops their events from the logs while
+other processes go on; a process that was reading a log compacted under it reads it anew (`_rebuild`).
 Nothing secret is written: no tokens, no passwords, no request bodies beyond ids and quantities.
 """
 from __future__ import annotations
@@ -73,6 +76,7 @@ class Attempt:
     borrador: dict[str, Any] | None = None
     compra_id: int | None = None
     fin: dict[str, Any] | None = None  # {"estado", "status", "body"}
+    fin_ts: float | None = None  # when it was resolved (epoch seconds)
     pendiente: str | None = None  # why a person must look (set by reconcile/give-back), while open
 
     @property
@@ -130,6 +134,7 @@ def _fold(attempts: dict[str, Attempt], by_key: dict[str, str], claimed: dict[in
         attempt.pendiente = event.get("motivo")
     elif kind == "fin":
         attempt.fin = {"estado": event["estado"], "status": event.get("status"), "body": event.get("body")}
+        attempt.fin_ts = float(event.get("ts", attempt.inicio))
         attempt.pendiente = None
 
 
@@ -149,12 +154,50 @@ def registration_event(attempt: Attempt, estado: str, *, compra_id: int | None =
     return event
 
 
+# How often a process forgets, in memory, attempts past PURCHASE_JOURNAL_KEEP_DAYS.
+PRUNE_EVERY_SECONDS = 60.0
+
+
+def _fold_lines(log: FileLog | RedisLog, lines: list[bytes], attempts: dict[str, Attempt], by_key: dict[str, str],
+                claimed: dict[int, str]) -> None:
+    for line in lines:
+        try:
+            event = json.loads(line)
+        except ValueError:
+            logger.error("purchase journal %s: skipping a damaged line", log.describe())
+            continue
+        if isinstance(event, dict):
+            try:
+                _fold(attempts, by_key, claimed, event)
+            except (KeyError, TypeError, ValueError):
+                logger.error("purchase journal %s: skipping an incomplete event", log.describe())
+
+
+def _expired(attempts: dict[str, Attempt], now: float) -> set[str]:
+    """Attempts resolved before the retention window (`PURCHASE_JOURNAL_KEEP_DAYS`); never open ones."""
+    cutoff = now - settings.PURCHASE_JOURNAL_KEEP_DAYS * 86400
+    return {aid for aid, attempt in attempts.items()
+            if attempt.resolved and (attempt.fin_ts if attempt.fin_ts is not None else attempt.inicio) < cutoff}
+
+
+def _bring_up_to(known: Attempt, fresh: Attempt) -> None:
+    for producto_id, step in fresh.stock.items():
+        mine = known.stock.get(producto_id)
+        if mine is None:
+            known.stock[producto_id] = step
+        else:
+            mine.estado = step.estado
+    for name in ("usuario_id", "registro", "registro_ts", "borrador", "compra_id", "fin", "fin_ts", "pendiente"):
+        setattr(known, name, getattr(fresh, name))
+
+
 class Journal:
     """The journal of this process: appends events and keeps the folded attempts up to date."""
 
     def __init__(self, primary: FileLog | RedisLog, fallback: FileLog | None = None) -> None:
         self.logs: list[FileLog | RedisLog] = [primary, *([fallback] if fallback else [])]
-        self._cursors = [0 for _ in self.logs]
+        self._cursors: list[Any] = [None for _ in self.logs]
+        self._pruned_at = 0.0
         self._attempts: dict[str, Attempt] = {}
         self._by_key: dict[str, str] = {}
         self._claimed: dict[int, str] = {}
@@ -240,25 +283,86 @@ class Journal:
 
     # -- reading ------------------------------------------------------------------------------
     def refresh(self) -> None:
-        """Fold the events other processes (or an earlier run) appended since the last look."""
+        """Fold the events other processes (or an earlier run) appended since the last look; forget
+        (in memory) attempts resolved more than `PURCHASE_JOURNAL_KEEP_DAYS` ago."""
         with self._lock:
+            compacted = False
             for index, log in enumerate(self.logs):
                 try:
-                    lines, self._cursors[index] = log.read_from(self._cursors[index])
+                    lines, self._cursors[index], reset = log.read_from(self._cursors[index])
                 except Exception:  # noqa: BLE001 - an unreadable log is reported, the other still read
                     logger.exception("purchase journal %s unreadable", log.describe())
                     continue
-                for line in lines:
-                    try:
-                        event = json.loads(line)
-                    except ValueError:
-                        logger.error("purchase journal %s: skipping a damaged line", log.describe())
-                        continue
-                    if isinstance(event, dict):
-                        try:
-                            _fold(self._attempts, self._by_key, self._claimed, event)
-                        except (KeyError, TypeError, ValueError):
-                            logger.error("purchase journal %s: skipping an incomplete event", log.describe())
+                if reset:  # compacted since we last read it: `_rebuild` reads every log anew
+                    compacted = True
+                    continue
+                _fold_lines(log, lines, self._attempts, self._by_key, self._claimed)
+            if compacted:
+                self._rebuild()
+            now = time.time()
+            if now - self._pruned_at >= PRUNE_EVERY_SECONDS:
+                self._prune(now)
+
+    def _rebuild(self) -> None:
+        """A log was compacted: fold every log anew and bring the attempts held in memory up to it
+        (the same objects: a purchase under way keeps reading the attempt it holds)."""
+        attempts: dict[str, Attempt] = {}
+        by_key: dict[str, str] = {}
+        claimed: dict[int, str] = {}
+        for index, log in enumerate(self.logs):
+            try:
+                lines, self._cursors[index], _reset = log.read_from(None)
+            except Exception:  # noqa: BLE001 - as in refresh
+                logger.exception("purchase journal %s unreadable", log.describe())
+                continue
+            _fold_lines(log, lines, attempts, by_key, claimed)
+        for aid, fresh in attempts.items():
+            known = self._attempts.get(aid)
+            if known is not None:
+                _bring_up_to(known, fresh)
+                attempts[aid] = known
+        for aid, known in self._attempts.items():
+            if aid not in attempts and not known.resolved:  # never compacted away: keep what we know
+                attempts[aid] = known
+                if known.clave:
+                    by_key.setdefault(known.clave, aid)
+                if known.compra_id is not None:
+                    claimed.setdefault(known.compra_id, aid)
+        self._attempts, self._by_key, self._claimed = attempts, by_key, claimed
+
+    def _prune(self, now: float) -> None:
+        self._pruned_at = now
+        expired = _expired(self._attempts, now)
+        for aid in expired:
+            attempt = self._attempts.pop(aid)
+            if attempt.clave and self._by_key.get(attempt.clave) == aid:
+                del self._by_key[attempt.clave]
+            if attempt.compra_id is not None and self._claimed.get(attempt.compra_id) == aid:
+                del self._claimed[attempt.compra_id]
+
+    def compact(self, *, now: float | None = None) -> dict[str, int]:
+        """Drop from every log the events of attempts resolved more than `PURCHASE_JOURNAL_KEEP_DAYS`
+        ago; open attempts and recent ones stay whole. Safe while other processes append and read."""
+        now = time.time() if now is None else now
+        attempts: dict[str, Attempt] = {}
+        for log in self.logs:
+            lines, _cursor, _reset = log.read_from(None)
+            _fold_lines(log, lines, attempts, {}, {})
+        expired = _expired(attempts, now)
+
+        def keep(line: bytes) -> bool:
+            try:
+                event = json.loads(line)
+            except ValueError:
+                return True  # not ours to judge: a damaged line stays for a person to read
+            return not (isinstance(event, dict) and event.get("intento") in expired)
+
+        kept = dropped = 0
+        for log in self.logs:
+            log_kept, log_dropped = log.compact(keep)
+            kept, dropped = kept + log_kept, dropped + log_dropped
+        self.refresh()
+        return {"intentos_eliminados": len(expired), "eventos_conservados": kept, "eventos_eliminados": dropped}
 
     def find_by_key(self, clave: str) -> Attempt | None:
         self.refresh()
