@@ -28,6 +28,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -203,10 +204,15 @@ class Bench:
                     "URL_RECETAS_MEDICOS": self.prescriptions, "SECRET_KEY": secrets.token_urlsafe(50),
                     "DEBUG": "False", "API_RATE_LIMIT": "1000000", "API_RATE_LIMIT_PER_ADDRESS": "1000000",
                     "WEB_CONCURRENCY": "1"})
+        # Their own purchase journals, in a folder removed at the end (not the checkout's var/).
+        self.scratch = tempfile.TemporaryDirectory(prefix="bench-")
+        env["PURCHASE_JOURNAL"] = str(Path(self.scratch.name) / "diario-por-defecto.jsonl")
         for key in ("PRODUCT_CACHE_SECONDS", "UPSTREAM_MAX_CONCURRENCY", "UPSTREAM_REQUEST_FANOUT", "LOG_LEVEL"):
             env.pop(key, None)
         self.default = Orchestrator("por defecto", env, self.args.server)
-        self.cold = Orchestrator("en frío", {**env, "PRODUCT_CACHE_SECONDS": "0"}, self.args.server)
+        self.cold = Orchestrator("en frío", {**env, "PRODUCT_CACHE_SECONDS": "0",
+                                             "PURCHASE_JOURNAL": str(Path(self.scratch.name) / "diario-en-frio.jsonl")},
+                                 self.args.server)
         self.procs += [self.default.proc, self.cold.proc]
         for orchestrator in (self.default, self.cold):
             wait_for(orchestrator.base + "/health")
@@ -216,6 +222,8 @@ class Bench:
             proc.terminate()
         for proc in self.procs:
             proc.wait(timeout=10)
+        if getattr(self, "scratch", None) is not None:
+            self.scratch.cleanup()
 
     # -- sandbox helpers -------------------------------------------------------------------------
     def control(self, method: str, path: str, **kwargs: Any) -> Any:

@@ -16,7 +16,10 @@ is left of the call's deadline (`clients.deadline`), so a trickling upstream can
 What it leaves out: proxies (`UPSTREAM_TRUST_ENV=True` uses requests' own stack), compressed answers
 (we ask for identity), HEAD, request bodies without a length, following redirects.
 A GET sent on a kept-alive connection that the upstream had closed meanwhile is sent once more on a
-new one (nothing was answered); a write never is.
+new one (nothing was answered); a write never is. So that a write does not meet that race (the
+upstream closing an idle connection just as the write goes out, which would leave its outcome
+unknown), a write only reuses a connection idle for less than `WRITE_MAX_IDLE_SECONDS`: uvicorn and
+Node close idle connections after 5 s.
 """
 from __future__ import annotations
 
@@ -52,6 +55,7 @@ from dashboard.clients.deadline import current_limit
 MAX_HEAD_BYTES = 64 * 1024  # status line and headers; more is not an answer from our upstreams
 RECV_BYTES = 65536
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+WRITE_MAX_IDLE_SECONDS = 2.0
 _NOT_IN_URL = re.compile(r"[\x00-\x20\x7f]")  # controls and spaces (http.client refuses them too)
 
 
@@ -219,16 +223,18 @@ class UpstreamPool:
     def __init__(self, scheme: str, host: str, port: int, host_header: str, maxsize: int) -> None:
         self.scheme, self.host, self.port, self.maxsize = scheme, host, port, maxsize
         self.host_header = host_header.encode("latin-1")
-        self._idle: deque[socket.socket] = deque()
+        self._idle: deque[tuple[socket.socket, float]] = deque()  # (socket, when it was put back)
         self._lock = threading.Lock()
         self._tls = ssl.create_default_context(cafile=DEFAULT_CA_BUNDLE_PATH) if scheme == "https" else None
 
-    def _take(self) -> socket.socket | None:
+    def _take(self, max_idle: float | None) -> socket.socket | None:
+        """The connection put back last (idle the shortest), unless idle longer than `max_idle`."""
         while True:
             with self._lock:
-                if not self._idle:
-                    return None
-                sock = self._idle.pop()
+                if not self._idle or (max_idle is not None
+                                      and time.monotonic() - self._idle[-1][1] > max_idle):
+                    return None  # older ones stay for reads
+                sock, _since = self._idle.pop()
             if wait_for_read(sock, timeout=0.0):  # closed by the upstream (or unasked bytes): not reusable
                 sock.close()
                 continue
@@ -237,14 +243,14 @@ class UpstreamPool:
     def put(self, sock: socket.socket) -> None:
         with self._lock:
             if len(self._idle) < self.maxsize:
-                self._idle.append(sock)
+                self._idle.append((sock, time.monotonic()))
                 return
         sock.close()
 
     def close(self) -> None:
         with self._lock:
             idle, self._idle = self._idle, deque()
-        for sock in idle:
+        for sock, _since in idle:
             sock.close()
 
     def _connect(self, url: str, timeout: float | None) -> socket.socket:
@@ -299,7 +305,7 @@ class UpstreamPool:
         connect_timeout = None if connect_timeout is Timeout.DEFAULT_TIMEOUT else connect_timeout
         read_timeout = None if read_timeout is Timeout.DEFAULT_TIMEOUT else read_timeout
         message = self._message(method, url, headers or {}, body)
-        sock = self._take()
+        sock = self._take(None if method == "GET" else WRITE_MAX_IDLE_SECONDS)
         while True:
             reused = sock is not None
             if sock is None:

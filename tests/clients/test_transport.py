@@ -292,3 +292,17 @@ def test_an_https_upstream_with_a_certificate_we_do_not_trust_is_refused(raw, ce
     with pytest.raises(UpstreamUnavailable):
         ProductsClient().product_get(1)
     assert server.heads == []  # nothing was sent over it
+
+
+def test_a_write_does_not_reuse_a_connection_idle_long_enough_for_the_upstream_to_drop_it(raw, monkeypatch):
+    monkeypatch.setattr(transport, "WRITE_MAX_IDLE_SECONDS", 0.2)
+    server = raw(lambda *_: (ok(), False))
+    ProductsClient().product_get(1)
+    ProductsClient().product_set_stock(1, 5)  # idle a moment only: same connection
+    assert server.connections == 1
+    time.sleep(0.3)
+    ProductsClient().product_set_stock(1, 4)  # idle past the limit: a new connection
+    assert server.connections == 2
+    time.sleep(0.3)
+    ProductsClient().product_get(1)  # a read may reuse it (a dropped one is sent again)
+    assert server.connections == 2
