@@ -148,6 +148,9 @@ class Service:
         return self.method_not_allowed(request) if path_known else self.not_found(request)
 
 
+IDLE_KEEPALIVE_SECONDS = 5.0
+
+
 class _Handler(BaseHTTPRequestHandler):
     """Turns raw HTTP into `Request`s for the listener's `respond` callback."""
 
@@ -155,6 +158,9 @@ class _Handler(BaseHTTPRequestHandler):
     # Headers and body go out in two writes; with Nagle on, the body waits for the client's delayed
     # ACK (~40 ms) on every reused connection. Real servers (Tomcat, uvicorn, Node) set TCP_NODELAY.
     disable_nagle_algorithm = True
+    # Idle keep-alive connections are closed after 5 s, as uvicorn and Node do by default: a client
+    # that reuses one must cope with the close (a write must not meet it; see clients/transport.py).
+    timeout = IDLE_KEEPALIVE_SECONDS
     server: ServiceServer
 
     def _handle(self) -> None:

@@ -1,6 +1,8 @@
 """Steady state: upstream calls reuse pooled keep-alive connections, never one TCP connection per call."""
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from dashboard.clients import ProductsClient
@@ -28,3 +30,20 @@ def test_sequential_calls_reuse_one_connection(sandbox):
     for pid in range(1, 21):
         client.product_get(pid)
     assert sandbox.connections("productos") == opened
+
+
+def test_connections_the_sandbox_closed_while_idle_are_replaced_and_no_write_is_lost(sandbox, monkeypatch):
+    # The sandbox, like uvicorn and Node, closes idle keep-alive connections (5 s; 0.3 s here).
+    from sandbox import server
+
+    monkeypatch.setattr(server._Handler, "timeout", 0.3)  # noqa: SLF001 - applies to new connections
+    client = ProductsClient()
+    client.product_get(1)
+    opened = sandbox.connections("productos")
+    time.sleep(0.6)  # the sandbox has closed it
+    stock = client.product_get(1).stock
+    client.product_set_stock(1, stock - 1)
+    time.sleep(0.6)
+    client.product_set_stock(1, stock)
+    assert client.product_get(1).stock == stock
+    assert sandbox.connections("productos") - opened == 2  # one new connection after each idle spell
