@@ -167,6 +167,8 @@ UPSTREAM_REQUEST_FANOUT = env.int("UPSTREAM_REQUEST_FANOUT", default=64)
 READY_TIMEOUT = env.float("READY_TIMEOUT", default=2.0)
 # Honour HTTP(S)_PROXY / NO_PROXY / .netrc for upstream calls (off: they are internal services).
 UPSTREAM_TRUST_ENV = env.bool("UPSTREAM_TRUST_ENV", default=False)
+# CA bundle (PEM) that https upstreams' certificates are verified against; empty: certifi's public CAs.
+UPSTREAM_CA_BUNDLE = env("UPSTREAM_CA_BUNDLE", default="")
 # No chain of upstream calls made for one request may run past this many seconds.
 UPSTREAM_DEADLINE = env.float("UPSTREAM_DEADLINE", default=8.0)
 # Largest upstream answer read (bytes); larger -> 502 respuesta_invalida, never read whole.

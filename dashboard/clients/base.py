@@ -32,7 +32,7 @@ from requests.structures import CaseInsensitiveDict
 from dashboard import context, metrics, tracing
 from dashboard.clients.breakers import breaker_for
 from dashboard.clients.deadline import DeadlineAdapter, deadline
-from dashboard.clients.transport import UpstreamAdapter
+from dashboard.clients.transport import UpstreamAdapter, ca_bundle
 from dashboard.concurrency import SlotTimeout, upstream_slot
 from dashboard.errors import (
     BadRequest,
@@ -110,6 +110,7 @@ def session_for(service: str) -> requests.Session:
             # Reading proxies and ~/.netrc from the environment costs CPU on every call; the upstreams
             # are internal services, so only UPSTREAM_TRUST_ENV=True turns that back on.
             session.trust_env = settings.UPSTREAM_TRUST_ENV
+            session.verify = ca_bundle()  # what Session.send passes on (the UpstreamAdapter reads it itself)
             pool = max(settings.UPSTREAM_MAX_CONCURRENCY, 10)  # the in-flight limit per upstream
             # No automatic retries here: writes must never be repeated behind the caller's back.
             # Proxies from the environment need requests' own stack (urllib3 under deadlines);

@@ -34,6 +34,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httptools
+from django.conf import settings
 from requests.adapters import HTTPAdapter
 from requests.models import PreparedRequest, Response
 from requests.structures import CaseInsensitiveDict
@@ -57,6 +58,11 @@ RECV_BYTES = 65536
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 WRITE_MAX_IDLE_SECONDS = 2.0
 _NOT_IN_URL = re.compile(r"[\x00-\x20\x7f]")  # controls and spaces (http.client refuses them too)
+
+
+def ca_bundle() -> str:
+    """What https upstreams are verified against: `UPSTREAM_CA_BUNDLE`, else certifi's public CAs."""
+    return settings.UPSTREAM_CA_BUNDLE or DEFAULT_CA_BUNDLE_PATH
 
 
 class _Stale(Exception):
@@ -225,7 +231,7 @@ class UpstreamPool:
         self.host_header = host_header.encode("latin-1")
         self._idle: deque[tuple[socket.socket, float]] = deque()  # (socket, when it was put back)
         self._lock = threading.Lock()
-        self._tls = ssl.create_default_context(cafile=DEFAULT_CA_BUNDLE_PATH) if scheme == "https" else None
+        self._tls = ssl.create_default_context(cafile=ca_bundle()) if scheme == "https" else None
 
     def _take(self, max_idle: float | None) -> socket.socket | None:
         """The connection put back last (idle the shortest), unless idle longer than `max_idle`."""
@@ -341,9 +347,9 @@ class UpstreamAdapter(HTTPAdapter):
 
     def get_connection_with_tls_context(self, request: PreparedRequest, verify: Any, proxies: Any = None,
                                         cert: Any = None) -> UpstreamPool:
-        if verify is not True or cert or proxies:
-            raise ValueError("upstream calls verify TLS with the default bundle, without client certificates "
-                             "or proxies (UPSTREAM_TRUST_ENV=True for those)")
+        if verify is False or cert or proxies:  # True or the session's ca_bundle(): the pool verifies
+            raise ValueError("upstream calls verify TLS against UPSTREAM_CA_BUNDLE, without client certificates "
+                             "or proxies (UPSTREAM_TRUST_ENV=True for proxies)")
         parts = urlsplit(request.url)
         scheme = parts.scheme.lower()
         if scheme not in _DEFAULT_PORTS or not parts.hostname:
@@ -361,7 +367,7 @@ class UpstreamAdapter(HTTPAdapter):
         return pool
 
     def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
-        """Nothing to set per call: an https pool always verifies against the default bundle."""
+        """Nothing to set per call: an https pool always verifies, against `ca_bundle()`."""
 
     def request_url(self, request: PreparedRequest, proxies: Any) -> str:
         return request.path_url

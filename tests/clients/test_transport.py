@@ -277,9 +277,12 @@ def certificate(tmp_path) -> tuple[str, ssl.SSLContext]:
     return str(cert), context
 
 
-def test_https_upstreams_are_verified_and_their_connections_kept(raw, certificate, monkeypatch):
+@pytest.mark.parametrize("trust_env", [False, True], ids=["transporte_propio", "pila_de_urllib3"])
+def test_https_upstreams_signed_by_the_upstream_ca_bundle_are_verified_and_kept_alive(raw, certificate, settings,
+                                                                                     trust_env):
     cafile, server_context = certificate
-    monkeypatch.setattr(transport, "DEFAULT_CA_BUNDLE_PATH", cafile)  # trust the test certificate
+    settings.UPSTREAM_CA_BUNDLE = cafile  # a private CA: here, the test certificate itself
+    settings.UPSTREAM_TRUST_ENV = trust_env
     server = raw(lambda *_: (ok(), False), tls=server_context)
     assert ProductsClient().product_get(1).id == 1
     assert ProductsClient().product_get(1).id == 1
