@@ -11,19 +11,25 @@ Both can be compacted (`compact`) while other processes append and read: only li
 refuses go. A file is rewritten beside itself and renamed over it under an exclusive `flock`, which
 every append takes shared (an append that waited re-opens the file if it was renamed meanwhile); a
 Redis list is rewritten by one script that keeps whatever was appended after it was read. Each
-compaction makes a new generation (the file's inode, a Redis counter): a reader's cursor names its
-generation, and `read_from` says `reset` when the log it was reading was compacted, to read it anew.
+compaction makes a new generation (a new file, whose first line names it; a Redis counter): a reader's
+cursor names its generation, and `read_from` says `reset` when the log it was reading was compacted,
+to read it anew.
 """
 from __future__ import annotations
 
 import fcntl
 import os
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
+
+# The first line of a compacted file: an event of no attempt, which readers skip.
+GENERATION_PREFIX = b'{"evento":"compactado","generacion":"'
+GENERATION_LINE_MAX = 200
 
 # (lines, cursor, reset): the lines after `cursor`, the cursor after them, and whether the log was
 # compacted since `cursor` (the lines are then the whole log, from its start).
@@ -86,20 +92,28 @@ class FileLog:
             os.close(fd)
 
     def read_from(self, cursor: Any) -> Read:
-        """The lines after `cursor` (None: from the start); the cursor is (inode, offset)."""
-        inode, offset = cursor if cursor is not None else (None, 0)
+        """The lines after `cursor` (None: from the start).
+
+        The cursor is (inode, first line, offset): a compacted file has a new inode, but a file
+        system reuses inode numbers, so its first line (a compaction writes a unique one) names the
+        generation too."""
+        inode, head, offset = cursor if cursor is not None else (None, b"", 0)
         try:
             with self.path.open("rb") as handle:
                 current = os.fstat(handle.fileno()).st_ino
-                reset = inode is not None and current != inode
-                handle.seek(0 if reset else offset)
+                first = handle.readline(GENERATION_LINE_MAX)
+                # An empty file read before has no first line to compare: reading on from 0 is right.
+                reset = inode is not None and (current != inode or (head != b"" and first != head))
+                if reset:
+                    offset = 0
+                handle.seek(offset)
                 data = handle.read()
         except FileNotFoundError:
             return [], None, inode is not None
-        if reset:
-            offset = 0
         end = data.rfind(b"\n") + 1  # a line still being written is read next time
-        return data[:end].splitlines(), (current, offset + end), reset
+        if not first.endswith(b"\n") and len(first) < GENERATION_LINE_MAX:
+            first = b""  # still being written: compared once it is (its first bytes, at most)
+        return data[:end].splitlines(), (current, first, offset + end), reset
 
     def compact(self, keep: Callable[[bytes], bool]) -> tuple[int, int]:
         """Rewrite the file with only the lines `keep` accepts: (kept, dropped)."""
@@ -115,12 +129,14 @@ class FileLog:
                 with os.fdopen(os.dup(fd), "rb") as handle:
                     data = handle.read()
                 end = data.rfind(b"\n") + 1
-                lines = data[:end].splitlines()
+                lines = [line for line in data[:end].splitlines() if not line.startswith(GENERATION_PREFIX)]
                 kept = [line for line in lines if keep(line)]
+                # A first line of its own names this generation of the file (see read_from).
+                generation = GENERATION_PREFIX + uuid.uuid4().hex.encode() + b'"}'
                 temporary = self.path.with_name(self.path.name + ".compactando")
                 out = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
                 try:
-                    os.write(out, b"".join(line + b"\n" for line in kept) + data[end:])
+                    os.write(out, b"".join(line + b"\n" for line in [generation, *kept]) + data[end:])
                     os.fsync(out)
                 finally:
                     os.close(out)

@@ -4,6 +4,7 @@ while the compaction ran."""
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 
@@ -65,8 +66,9 @@ def test_compaction_drops_only_the_expired_attempts_events(history):
     j = Journal(FileLog(history))
     result = j.compact()
     assert result["intentos_eliminados"] == 1 and result["eventos_eliminados"] == 4
-    left = {json.loads(x)["intento"] for x in history.read_bytes().splitlines()}
-    assert left == {"reciente", "abierto"}
+    first, *rest = [json.loads(x) for x in history.read_bytes().splitlines()]
+    assert first["evento"] == "compactado"  # the generation's own first line
+    assert {e["intento"] for e in rest} == {"reciente", "abierto"}
     assert {a.id for a in Journal(FileLog(history)).all_attempts()} == {"reciente", "abierto"}
 
 
@@ -107,7 +109,7 @@ def test_appends_racing_with_compactions_are_never_lost(tmp_path):
         thread.join()
     stop.set()
     compactor.join()
-    ids = [json.loads(x)["intento"] for x in path.read_bytes().splitlines()]
+    ids = [e["intento"] for e in map(json.loads, path.read_bytes().splitlines()) if e["evento"] != "compactado"]
     written = [i for i in ids if i.startswith("w")]
     assert sorted(written) == sorted(f"w{n}-{i}" for n in range(writers) for i in range(per_writer))
     assert ids.count("basura") <= 1  # each compaction removed the line the previous round added
@@ -129,3 +131,22 @@ def test_the_keep_window_cannot_be_shorter_than_the_replay_window(monkeypatch):
                             env={**__import__("os").environ, "DJANGO_SETTINGS_MODULE": "portal.settings",
                                  "PURCHASE_JOURNAL_KEEP_DAYS": "0.5"})
     assert result.returncode != 0 and "PURCHASE_JOURNAL_KEEP_DAYS" in result.stderr
+
+
+def test_a_reader_notices_a_compaction_even_when_the_file_system_reuses_the_inode(history, monkeypatch):
+    # Two compactions between two reads can hand the new file the inode number the reader saw.
+    ours, compactor = Journal(FileLog(history)), Journal(FileLog(history))
+    ours.refresh()
+
+    def replace_in_place(source, target):  # same inode, new content: what inode reuse looks like
+        data = open(source, "rb").read()
+        with open(target, "r+b") as handle:
+            handle.write(data)
+            handle.truncate()
+        os.remove(source)
+
+    monkeypatch.setattr(os, "replace", replace_in_place)
+    compactor.compact()
+    FileLog(history).append(line({"intento": "abierto", "evento": "fin", "estado": "devuelta", "status": 502,
+                                  "body": {}, "ts": time.time()}))
+    assert ours.get("abierto").resolved
