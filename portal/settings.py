@@ -169,6 +169,8 @@ READY_TIMEOUT = env.float("READY_TIMEOUT", default=2.0)
 UPSTREAM_TRUST_ENV = env.bool("UPSTREAM_TRUST_ENV", default=False)
 # CA bundle (PEM) that https upstreams' certificates are verified against; empty: certifi's public CAs.
 UPSTREAM_CA_BUNDLE = env("UPSTREAM_CA_BUNDLE", default="")
+if UPSTREAM_CA_BUNDLE and not Path(UPSTREAM_CA_BUNDLE).is_file():
+    raise ImproperlyConfigured(f"UPSTREAM_CA_BUNDLE: no such file {UPSTREAM_CA_BUNDLE!r}")
 # No chain of upstream calls made for one request may run past this many seconds.
 UPSTREAM_DEADLINE = env.float("UPSTREAM_DEADLINE", default=8.0)
 # Largest upstream answer read (bytes); larger -> 502 respuesta_invalida, never read whole.

@@ -231,7 +231,7 @@ class UpstreamPool:
         self.host_header = host_header.encode("latin-1")
         self._idle: deque[tuple[socket.socket, float]] = deque()  # (socket, when it was put back)
         self._lock = threading.Lock()
-        self._tls = ssl.create_default_context(cafile=ca_bundle()) if scheme == "https" else None
+        self._tls: ssl.SSLContext | None = None  # made at the first https connection (see _connect)
 
     def _take(self, max_idle: float | None) -> socket.socket | None:
         """The connection put back last (idle the shortest), unless idle longer than `max_idle`."""
@@ -269,8 +269,10 @@ class UpstreamPool:
             raise MaxRetryError(self, url, NewConnectionError(
                 self, f"Failed to establish a new connection: {exc}")) from exc
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        if self._tls is not None:
+        if self.scheme == "https":
             try:
+                if self._tls is None:  # an unreadable CA bundle is then a failed connection, not a crash
+                    self._tls = ssl.create_default_context(cafile=ca_bundle())
                 sock = self._tls.wrap_socket(sock, server_hostname=self.host)
             except TimeoutError as exc:
                 sock.close()

@@ -309,3 +309,13 @@ def test_a_write_does_not_reuse_a_connection_idle_long_enough_for_the_upstream_t
     time.sleep(0.3)
     ProductsClient().product_get(1)  # a read may reuse it (a dropped one is sent again)
     assert server.connections == 2
+
+
+def test_an_unreadable_upstream_ca_bundle_is_a_failed_connection_not_a_crash(raw, certificate, settings, tmp_path):
+    _cafile, server_context = certificate
+    bad = tmp_path / "ca.pem"
+    bad.write_text("no es un certificado")
+    settings.UPSTREAM_CA_BUNDLE = str(bad)
+    raw(lambda *_: (ok(), False), tls=server_context)
+    with pytest.raises(UpstreamUnavailable):
+        ProductsClient().product_get(1)
