@@ -31,7 +31,7 @@ from requests.structures import CaseInsensitiveDict
 
 from dashboard import context, metrics, tracing
 from dashboard.clients.breakers import breaker_for
-from dashboard.clients.deadline import DeadlineAdapter, deadline
+from dashboard.clients.deadline import DeadlineAdapter, deadline, recv_wait
 from dashboard.clients.transport import UpstreamAdapter, ca_bundle
 from dashboard.concurrency import SlotTimeout, upstream_slot
 from dashboard.errors import (
@@ -378,11 +378,9 @@ class BaseClient:
         size = 0
         try:
             while True:
-                left = until - time.perf_counter()
-                if left <= 0:
-                    raise UpstreamTimeout(self.service, details={"motivo": "respuesta_incompleta_a_tiempo"})
+                wait = recv_wait(until, read_timeout)  # TimeoutError once the deadline has passed
                 if sock is not None:
-                    sock.settimeout(min(left, read_timeout))
+                    sock.settimeout(wait)
                 chunk = raw.read1(65536)
                 if not chunk:
                     break

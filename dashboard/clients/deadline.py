@@ -39,6 +39,15 @@ def current_limit() -> tuple[float, float] | None:
     return getattr(_current, "limit", None)
 
 
+def recv_wait(at: float, read_timeout: float | None) -> float:
+    """How long the next recv may wait: what is left until `at` (perf_counter), at most
+    `read_timeout`; TimeoutError when nothing is left."""
+    left = at - time.perf_counter()
+    if left <= 0:
+        raise TimeoutError("upstream answer not complete by its deadline")
+    return left if read_timeout is None else min(left, read_timeout)
+
+
 class _DeadlineReader(io.RawIOBase):
     """The socket's bytes, each recv allowed only what is left of the deadline."""
 
@@ -50,17 +59,14 @@ class _DeadlineReader(io.RawIOBase):
         return True
 
     def readinto(self, buffer: Any) -> int:
-        left = self._at - time.perf_counter()
-        if left <= 0:
-            raise TimeoutError("upstream answer not complete by its deadline")
-        self._sock.settimeout(min(left, self._read_timeout))
+        self._sock.settimeout(recv_wait(self._at, self._read_timeout))
         return self._sock.recv_into(buffer)
 
 
 class _DeadlineResponse(http.client.HTTPResponse):
     def __init__(self, sock: socket.socket, *args: Any, **kwargs: Any) -> None:
         super().__init__(sock, *args, **kwargs)
-        limit = getattr(_current, "limit", None)
+        limit = current_limit()
         if limit is not None:
             self.fp.close()  # the plain reader, nothing read through it yet
             self.fp = io.BufferedReader(_DeadlineReader(sock, *limit))

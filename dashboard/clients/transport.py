@@ -51,7 +51,7 @@ from urllib3.exceptions import (
 from urllib3.util import Timeout
 from urllib3.util.wait import wait_for_read
 
-from dashboard.clients.deadline import current_limit
+from dashboard.clients.deadline import current_limit, recv_wait
 
 MAX_HEAD_BYTES = 64 * 1024  # status line and headers; more is not an answer from our upstreams
 RECV_BYTES = 65536
@@ -87,9 +87,7 @@ class UpstreamResponse:
         self._head_done = self._complete = self._interim = self._until_close = self._keep_alive = False
         self.status = 0
         self.reason = ""
-        self.version = 11
         self.headers: CaseInsensitiveDict[str] = CaseInsensitiveDict()
-        self.decode_content = False
 
     # -- httptools' callbacks ----------------------------------------------------------------------
     def on_status(self, reason: bytes) -> None:
@@ -108,7 +106,6 @@ class UpstreamResponse:
             self._header_list = []
             return
         self.status = status
-        self.version = 10 if self._parser.get_http_version() == "1.0" else 11
         headers: CaseInsensitiveDict[str] = CaseInsensitiveDict()
         for name, value in self._header_list:
             headers[name] = f"{headers[name]}, {value}" if name in headers else value
@@ -129,20 +126,17 @@ class UpstreamResponse:
 
     # -- reading -----------------------------------------------------------------------------------
     def _recv(self) -> bytes:
-        timeout = self._read_timeout
-        if self._limit is not None:
-            at, limit_read = self._limit
-            left = at - time.perf_counter()
-            if left <= 0:
-                raise ReadTimeoutError(self._pool, self._url, "upstream answer not complete by its deadline")
-            timeout = min(left, limit_read if timeout is None else min(timeout, limit_read))
         sock = self._sock
         if sock is None:
             raise ProtocolError("Response closed")
-        sock.settimeout(timeout)
+        timeout = self._read_timeout
         try:
+            if self._limit is not None:
+                at, limit_read = self._limit
+                timeout = recv_wait(at, limit_read if timeout is None else min(timeout, limit_read))
+            sock.settimeout(timeout)
             return sock.recv(RECV_BYTES)
-        except TimeoutError as exc:  # socket.timeout
+        except TimeoutError as exc:  # the socket's timeout, or nothing left of the deadline
             raise ReadTimeoutError(self._pool, self._url, f"Read timed out. (read timeout={timeout})") from exc
         except OSError as exc:
             raise ProtocolError("Connection aborted.", exc) from exc
@@ -190,12 +184,8 @@ class UpstreamResponse:
             self._release()
         return chunk
 
-    def read(self, amt: int | None = None, decode_content: bool | None = None, cache_content: bool = False) -> bytes:
-        if amt is not None:
-            return self.read1(amt)
-        return b"".join(iter(self.read1, b""))
-
     def stream(self, amt: int | None = RECV_BYTES, decode_content: bool | None = None) -> Any:
+        """What `requests.Response.content` reads the body with."""
         while chunk := self.read1(amt or -1):
             yield chunk
 
