@@ -20,7 +20,8 @@ from __future__ import annotations
 import fcntl
 import os
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,12 @@ Read = tuple[list[bytes], Any, bool]
 def uses_redis() -> bool:
     """True when the configured cache is Redis (the logs then live there, shared)."""
     return "redis" in settings.CACHES["default"]["BACKEND"].lower()
+
+
+def redis_client() -> Any:
+    """The redis-py client of the configured Django RedisCache, for what its API lacks (lists,
+    scripts). Writes always go to its first server, so one client sees every key written."""
+    return cache._cache.get_client(write=True)  # noqa: SLF001
 
 
 def _inode(path: Path) -> int | None:
@@ -63,23 +70,30 @@ class FileLog:
     def append(self, line: bytes, *, sync: bool = True) -> None:
         """One or more newline-terminated lines, in one `write` and one `fsync`. `sync=False` leaves
         the `fsync` to the next synced append (or `sync()`): it covers every earlier write to the file."""
+        new = not self.path.exists()
+        if new:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Shared: appends go on together; a compaction holds it exclusive while it rewrites.
+        with self._current(os.O_WRONLY | os.O_APPEND | os.O_CREAT, fcntl.LOCK_SH) as fd:
+            os.write(fd, line)
+            if sync or new:
+                os.fsync(fd)
+        if new:  # the file's name must survive a crash too
+            _sync_folder(self.path)
+
+    @contextmanager
+    def _current(self, flags: int, lock: int) -> Iterator[int]:
+        """The file now at `path`, open and `flock`ed: opened again when a compaction renamed a new
+        file over it while we waited for the lock (this one is then the old one)."""
         while True:
-            new = not self.path.exists()
-            if new:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            fd = os.open(self.path, flags, 0o600)
             try:
-                fcntl.flock(fd, fcntl.LOCK_SH)  # a compaction holds it exclusive while it rewrites
-                if os.fstat(fd).st_ino != _inode(self.path):
-                    continue  # compacted while we waited: this file is the old one, append to the new
-                os.write(fd, line)
-                if sync or new:
-                    os.fsync(fd)
+                fcntl.flock(fd, lock)
+                if os.fstat(fd).st_ino == _inode(self.path):
+                    yield fd
+                    return
             finally:
                 os.close(fd)
-            if new:  # the file's name must survive a crash too
-                _sync_folder(self.path)
-            return
 
     def sync(self) -> None:
         try:
@@ -117,34 +131,26 @@ class FileLog:
 
     def compact(self, keep: Callable[[bytes], bool]) -> tuple[int, int]:
         """Rewrite the file with only the lines `keep` accepts: (kept, dropped)."""
-        while True:
+        if not self.path.exists():
+            return 0, 0
+        # Exclusive: appends wait until the new file is in place.
+        with self._current(os.O_RDONLY, fcntl.LOCK_EX) as fd, os.fdopen(os.dup(fd), "rb") as handle:
+            data = handle.read()
+            end = data.rfind(b"\n") + 1
+            lines = [line for line in data[:end].splitlines() if not line.startswith(GENERATION_PREFIX)]
+            kept = [line for line in lines if keep(line)]
+            # A first line of its own names this generation of the file (see read_from).
+            generation = GENERATION_PREFIX + uuid.uuid4().hex.encode() + b'"}'
+            temporary = self.path.with_name(self.path.name + ".compactando")
+            out = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             try:
-                fd = os.open(self.path, os.O_RDONLY)
-            except FileNotFoundError:
-                return 0, 0
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX)  # appends wait (shared lock) until the new file is in place
-                if os.fstat(fd).st_ino != _inode(self.path):
-                    continue  # another compaction renamed it meanwhile: compact the new one
-                with os.fdopen(os.dup(fd), "rb") as handle:
-                    data = handle.read()
-                end = data.rfind(b"\n") + 1
-                lines = [line for line in data[:end].splitlines() if not line.startswith(GENERATION_PREFIX)]
-                kept = [line for line in lines if keep(line)]
-                # A first line of its own names this generation of the file (see read_from).
-                generation = GENERATION_PREFIX + uuid.uuid4().hex.encode() + b'"}'
-                temporary = self.path.with_name(self.path.name + ".compactando")
-                out = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-                try:
-                    os.write(out, b"".join(line + b"\n" for line in [generation, *kept]) + data[end:])
-                    os.fsync(out)
-                finally:
-                    os.close(out)
-                os.replace(temporary, self.path)
-                _sync_folder(self.path)
-                return len(kept), len(lines) - len(kept)
+                os.write(out, b"".join(line + b"\n" for line in [generation, *kept]) + data[end:])
+                os.fsync(out)
             finally:
-                os.close(fd)
+                os.close(out)
+            os.replace(temporary, self.path)
+            _sync_folder(self.path)
+        return len(kept), len(lines) - len(kept)
 
     def read_tail(self, limit: int) -> list[bytes]:
         lines, _cursor, _reset = self.read_from(None)
@@ -173,7 +179,7 @@ class RedisLog:
         self.name = name
 
     def client(self) -> Any:
-        return cache._cache.get_client(write=True)  # Django's RedisCache: the underlying redis-py client
+        return redis_client()
 
     @property
     def key(self) -> str:

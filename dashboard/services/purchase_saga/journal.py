@@ -306,16 +306,7 @@ class Journal:
     def _rebuild(self) -> None:
         """A log was compacted: fold every log anew and bring the attempts held in memory up to it
         (the same objects: a purchase under way keeps reading the attempt it holds)."""
-        attempts: dict[str, Attempt] = {}
-        by_key: dict[str, str] = {}
-        claimed: dict[int, str] = {}
-        for index, log in enumerate(self.logs):
-            try:
-                lines, self._cursors[index], _reset = log.read_from(None)
-            except Exception:  # noqa: BLE001 - as in refresh
-                logger.exception("purchase journal %s unreadable", log.describe())
-                continue
-            _fold_lines(log, lines, attempts, by_key, claimed)
+        attempts, by_key, claimed = self._fold_from_start(cursors=self._cursors)
         for aid, fresh in attempts.items():
             known = self._attempts.get(aid)
             if known is not None:
@@ -329,6 +320,27 @@ class Journal:
                 if known.compra_id is not None:
                     claimed.setdefault(known.compra_id, aid)
         self._attempts, self._by_key, self._claimed = attempts, by_key, claimed
+
+    def _fold_from_start(self, *, cursors: list[Any] | None = None
+                         ) -> tuple[dict[str, Attempt], dict[str, str], dict[int, str]]:
+        """Every log read and folded from its start into new maps (attempts, by key, claimed). With
+        `cursors` (the journal's own), they are moved to the end of what was read; without, a log
+        that cannot be read is an error (`compact` must not judge from part of the journal)."""
+        attempts: dict[str, Attempt] = {}
+        by_key: dict[str, str] = {}
+        claimed: dict[int, str] = {}
+        for index, log in enumerate(self.logs):
+            try:
+                lines, cursor, _reset = log.read_from(None)
+            except Exception:  # noqa: BLE001 - as in refresh
+                if cursors is None:
+                    raise
+                logger.exception("purchase journal %s unreadable", log.describe())
+                continue
+            if cursors is not None:
+                cursors[index] = cursor
+            _fold_lines(log, lines, attempts, by_key, claimed)
+        return attempts, by_key, claimed
 
     def _prune(self, now: float) -> None:
         self._pruned_at = now
@@ -344,10 +356,7 @@ class Journal:
         """Drop from every log the events of attempts resolved more than `PURCHASE_JOURNAL_KEEP_DAYS`
         ago; open attempts and recent ones stay whole. Safe while other processes append and read."""
         now = time.time() if now is None else now
-        attempts: dict[str, Attempt] = {}
-        for log in self.logs:
-            lines, _cursor, _reset = log.read_from(None)
-            _fold_lines(log, lines, attempts, {}, {})
+        attempts, _by_key, _claimed = self._fold_from_start()
         expired = _expired(attempts, now)
 
         def keep(line: bytes) -> bool:

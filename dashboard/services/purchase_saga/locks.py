@@ -24,7 +24,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils.translation import gettext as _
 
-from dashboard.appendlog import uses_redis
+from dashboard.appendlog import redis_client, uses_redis
 from dashboard.errors import CacheUnavailable, LockUnavailable
 from dashboard.sharedcache import cache_call
 
@@ -52,10 +52,9 @@ def _if_ours_in_redis(keys: list[str], token: int, ttl: int | None = None) -> in
     """Delete (or extend by `ttl`) those of `keys` that hold `token`, atomically, in one round trip.
 
     The token is an int: Django's Redis serializer stores ints as their digits, so the script can
-    compare them. Writes go to the first server of the cache (Django's RedisCache), as here."""
-    client = cache._cache.get_client(write=True)  # noqa: SLF001 - Django's RedisCache: its redis-py client
+    compare them."""
     full = [cache.make_and_validate_key(key) for key in keys]
-    return int(client.eval(_IF_OURS, len(full), *full, token, *([ttl] if ttl is not None else [])))
+    return int(redis_client().eval(_IF_OURS, len(full), *full, token, *([ttl] if ttl is not None else [])))
 
 
 class ProductLocks:
